@@ -1,0 +1,87 @@
+"""Per-resource behaviour, sequenced by the generic Store (registry.py).
+
+The Store calls, in this order and nowhere else:
+  create: prepare_for_create -> validate -> canonicalize
+  update: prepare_for_update -> validate_update -> canonicalize
+Hooks mutate the object in place (prepare_*, canonicalize) or only read it (validate*). They never do I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import FieldError
+
+Obj = dict[str, Any]
+
+
+
+class Strategy:
+    #: the resource has a /status subresource: the main endpoint keeps the stored status, /status keeps spec
+    has_status: bool = False
+    #: metadata.generation starts at 1 and bumps when anything but metadata and status changes
+    tracks_generation: bool = False
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        if self.has_status and "status" in obj:
+            obj["status"] = {} if isinstance(obj["status"], dict) else obj["status"]
+        if self.tracks_generation:
+            obj["metadata"]["generation"] = 1
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        if self.has_status:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        if self.tracks_generation:
+            gen = old["metadata"].get("generation", 1)
+            if _spec_changed(new, old):
+                gen += 1
+            new["metadata"]["generation"] = gen
+
+    def validate(self, obj: Obj) -> list[FieldError]:
+        return []
+
+    def validate_update(self, new: Obj, old: Obj) -> list[FieldError]:
+        return self.validate(new)
+
+    def canonicalize(self, obj: Obj) -> None:
+        pass
+
+    def field_attrs(self, obj: Obj) -> dict[str, str]:
+        """Extra fields a fieldSelector may use besides metadata.name and metadata.namespace."""
+        return {}
+
+
+def _spec_changed(new: Obj, old: Obj) -> bool:
+    keys = (set(new) | set(old)) - {"metadata", "status", "kind", "apiVersion"}
+    return any(new.get(k) != old.get(k) for k in keys)
+
+
+class StatusStrategy(Strategy):
+    """The /status subresource of a resource: only status changes are taken."""
+
+    def __init__(self, parent: Strategy) -> None:
+        self.parent = parent
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        status = new.get("status")
+        keep_meta = new["metadata"]
+        new.clear()
+        new.update({k: v for k, v in old.items() if k != "status"})
+        new["metadata"] = {**old["metadata"], "resourceVersion": keep_meta.get("resourceVersion")}
+        if status is not None:
+            new["status"] = status
+
+    def validate_update(self, new: Obj, old: Obj) -> list[FieldError]:
+        return self.parent.validate_update(new, old)
+
+    def canonicalize(self, obj: Obj) -> None:
+        self.parent.canonicalize(obj)
+
+    def field_attrs(self, obj: Obj) -> dict[str, str]:
+        return self.parent.field_attrs(obj)
+
+
+DEFAULT = Strategy()
