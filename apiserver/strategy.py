@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import FieldError
+from schemas.fielderrors import FieldError
 
 Obj = dict[str, Any]
 
