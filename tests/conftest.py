@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from apiserver.storage import Backend
+
+if TYPE_CHECKING:
+    from tests.etcd_server import EtcdServer
 
 _prefixes = itertools.count()
 
@@ -33,3 +38,22 @@ async def any_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
         yield backend
     finally:
         await backend.close()
+
+
+@pytest.fixture(scope="session")
+def etcd_server() -> Iterator[EtcdServer]:
+    """One real etcd (Debian's etcd-server) for the whole session; tests share it by key prefix."""
+    from tests.etcd_server import ETCD_BINARY, EtcdServer
+
+    if not os.access(ETCD_BINARY, os.X_OK):
+        pytest.fail(
+            f"{ETCD_BINARY} is missing: the etcd tests need a real etcd. Run the test setup script "
+            "`bash scripts/test.sh` (it installs Debian's etcd-server), or deselect them with `-m 'not etcd'`.",
+            pytrace=False,
+        )
+    server = EtcdServer(ETCD_BINARY)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
