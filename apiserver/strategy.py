@@ -21,6 +21,8 @@ class Strategy:
     has_status: bool = False
     #: metadata.generation starts at 1 and bumps when anything but metadata and status changes
     tracks_generation: bool = False
+    #: DELETE answers with the deleted object instead of a Success Status (pods, namespaces, ...)
+    return_deleted_object: bool = False
 
     def prepare_for_create(self, obj: Obj) -> None:
         if self.has_status and "status" in obj:
@@ -48,6 +50,18 @@ class Strategy:
 
     def canonicalize(self, obj: Obj) -> None:
         pass
+
+    def grace_period(self, obj: Obj, requested: int | None) -> int | None:
+        """Seconds a DELETE leaves the object in place (with a deletionTimestamp); None/0 = at once."""
+        return None
+
+    def prepare_for_delete(self, obj: Obj) -> bool:
+        """Called when a DELETE marks the object; returns True if it changed ``obj``."""
+        return False
+
+    def deletion_pending(self, obj: Obj) -> bool:
+        """Beyond metadata.finalizers and the grace period, something keeps a deleting object."""
+        return False
 
     def field_attrs(self, obj: Obj) -> dict[str, str]:
         """Extra fields a fieldSelector may use besides metadata.name and metadata.namespace."""

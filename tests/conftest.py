@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from apiserver.storage import Backend
+from tests.cluster import ServerProcess
 
 if TYPE_CHECKING:
     from tests.etcd_server import EtcdServer
@@ -57,3 +58,36 @@ def etcd_server() -> Iterator[EtcdServer]:
         yield server
     finally:
         server.cleanup()
+
+
+# --- API servers: real `kplane apiserver` processes on 127.0.0.1 ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def apiserver() -> Iterator[ServerProcess]:
+    """One memory-backed server for the whole session (tests use their own namespaces)."""
+    server = ServerProcess("memory://").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=["memory", "sqlite", pytest.param("etcd", marks=pytest.mark.etcd)])
+def any_apiserver(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The same server on every storage backend."""
+    if request.param == "memory":
+        server = ServerProcess("memory://")
+    elif request.param == "sqlite":
+        d = tmp_path_factory.mktemp("sqlite")
+        server = ServerProcess(f"sqlite://{d / 'state.db'}", data_dir=d)
+    else:
+        # its own etcd: the server compacts, which must not disturb the storage contract tests
+        from tests.etcd_server import ETCD_BINARY, EtcdServer
+
+        request.getfixturevalue("etcd_server")  # fails clearly when etcd is not installed
+        etcd = EtcdServer(ETCD_BINARY)
+        etcd.start()
+        request.addfinalizer(etcd.cleanup)
+        server = ServerProcess("etcd://" + ",".join(etcd.endpoints))
+    server.start()
+    yield server
+    server.stop()

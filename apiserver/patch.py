@@ -1,0 +1,180 @@
+"""PATCH: a transform applied inside the Store's compare-and-swap loop.
+
+json-patch (RFC 6902) and merge-patch (RFC 7386) here; strategic merge and server-side apply build
+on the same shape.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from . import errors
+from .handlers import dry_run, respond
+from .negotiation import Output, read_body
+from .registry import Store
+from .routes import RequestInfo
+
+if TYPE_CHECKING:
+    from .app import APIServer
+
+Obj = dict[str, Any]
+
+PATCH_TYPES = [
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+]
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+class JSONPatchError(Exception):
+    pass
+
+
+def _pointer(path: str) -> list[str]:
+    if path == "":
+        return []
+    if not path.startswith("/"):
+        raise JSONPatchError(f"invalid JSON pointer {path!r}")
+    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+
+
+def _parent(doc: Any, parts: list[str]) -> tuple[Any, str]:
+    cur = doc
+    for p in parts[:-1]:
+        if isinstance(cur, dict) and p in cur:
+            cur = cur[p]
+        elif isinstance(cur, list) and p.isdigit() and int(p) < len(cur):
+            cur = cur[int(p)]
+        else:
+            raise JSONPatchError(f"doc is missing path: \"/{'/'.join(parts)}\": missing value")
+    return cur, parts[-1]
+
+
+def _get(doc: Any, path: str) -> Any:
+    parts = _pointer(path)
+    if not parts:
+        return doc
+    parent, last = _parent(doc, parts)
+    if isinstance(parent, dict) and last in parent:
+        return parent[last]
+    if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
+        return parent[int(last)]
+    raise JSONPatchError(f'doc is missing path: "{path}": missing value')
+
+
+def _remove(doc: Any, path: str) -> Any:
+    parent, last = _parent(doc, _pointer(path))
+    if isinstance(parent, dict) and last in parent:
+        return parent.pop(last)
+    if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
+        return parent.pop(int(last))
+    raise JSONPatchError(f'unable to remove nonexistent key: {last}: missing value')
+
+
+def _add(doc: Any, path: str, value: Any, replace: bool = False) -> Any:
+    parts = _pointer(path)
+    if not parts:
+        return value
+    parent, last = _parent(doc, parts)
+    if isinstance(parent, dict):
+        if replace and last not in parent:
+            raise JSONPatchError(f'replace operation does not apply: doc is missing key: {path}: missing value')
+        parent[last] = value
+    elif isinstance(parent, list):
+        if last == "-" and not replace:
+            parent.append(value)
+        elif last.isdigit() and int(last) <= len(parent) - (1 if replace else 0):
+            if replace:
+                parent[int(last)] = value
+            else:
+                parent.insert(int(last), value)
+        else:
+            raise JSONPatchError(f"add operation does not apply: doc is missing path: \"{path}\": missing value")
+    else:
+        raise JSONPatchError(f'doc is missing path: "{path}": missing value')
+    return doc
+
+
+def json_patch(doc: Any, ops: Any) -> Any:
+    if not isinstance(ops, list):
+        raise JSONPatchError("json patch must be a list of operations")
+    doc = copy.deepcopy(doc)
+    for op in ops:
+        if not isinstance(op, dict) or "op" not in op or "path" not in op:
+            raise JSONPatchError("each json patch operation needs 'op' and 'path'")
+        kind, path = op["op"], op["path"]
+        if kind == "add":
+            doc = _add(doc, path, copy.deepcopy(op.get("value")))
+        elif kind == "remove":
+            _remove(doc, path)
+        elif kind == "replace":
+            doc = _add(doc, path, copy.deepcopy(op.get("value")), replace=True)
+        elif kind == "move":
+            value = _remove(doc, op["from"])
+            doc = _add(doc, path, value)
+        elif kind == "copy":
+            doc = _add(doc, path, copy.deepcopy(_get(doc, op["from"])))
+        elif kind == "test":
+            if _get(doc, path) != op.get("value"):
+                raise JSONPatchError(f"testing value {path} failed: test failed")
+        else:
+            raise JSONPatchError(f"Unexpected kind: {kind}")
+    return doc
+
+
+async def patch_handler(server: APIServer, request: Request, ri: RequestInfo, store: Store, out: Output,
+                        *, strategy: Any = None) -> Response:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in PATCH_TYPES[:3]:
+        raise errors.unsupported_media_type(content_type, PATCH_TYPES)
+    raw = await read_body(request)
+    try:
+        patch = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise errors.bad_request(f"error decoding patch: {e}") from None
+    if content_type != "application/json-patch+json" and not isinstance(patch, dict):
+        raise errors.bad_request("error decoding patch: the patch must be a JSON object")
+
+    async def transform(current: Obj) -> Obj:
+        try:
+            if content_type == "application/json-patch+json":
+                new = json_patch(current, patch)
+            else:
+                new = merge_patch(current, patch)
+        except JSONPatchError as e:
+            raise errors.StatusError(422, "Invalid", str(e)) from None
+        if not isinstance(new, dict):
+            raise errors.bad_request("the patch did not produce an object")
+        if not isinstance(new.get("metadata"), dict):
+            new["metadata"] = {}
+        # a resourceVersion in the patch is a precondition; one left from `current` is not
+        if not _patch_sets_rv(patch):
+            new["metadata"].pop("resourceVersion", None)
+        return new
+
+    obj, _ = await store.update(ri.namespace, ri.name, transform, strategy=strategy, dry_run=dry_run(request))
+    return respond(obj, out, 200, server.warning_headers(request))
+
+
+def _patch_sets_rv(patch: Any) -> bool:
+    if isinstance(patch, dict):
+        return bool((patch.get("metadata") or {}).get("resourceVersion"))
+    return any(isinstance(op, dict) and op.get("path") == "/metadata/resourceVersion" for op in patch)

@@ -1,0 +1,228 @@
+"""Subresources: status, scale, binding, finalize, eviction; the kubelet-backed ones answer 503 for now."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from . import errors
+from .handlers import dry_run, respond
+from .negotiation import Output
+from .patch import patch_handler
+from .registry import DeleteOptions, Store
+from .routes import RequestInfo
+from .strategy import Strategy
+
+if TYPE_CHECKING:
+    from .app import APIServer
+
+Obj = dict[str, Any]
+
+KUBELET_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward", "proxy"})
+
+
+async def subresource_handler(server: APIServer, request: Request, ri: RequestInfo, store: Store,
+                              out: Output) -> Response:
+    info = store.info
+    sub = info.subresource(ri.subresource)
+    if sub is None or not ri.name:
+        raise errors.not_found_path()
+    method = request.method
+    verb = {"GET": "get", "PUT": "update", "PATCH": "patch", "POST": "create", "DELETE": "delete"}.get(method, "")
+    if ri.subresource in KUBELET_SUBRESOURCES:
+        await store.get(ri.namespace, ri.name)
+        raise errors.service_unavailable(f"{ri.subresource} is not available: no kubelet serves this node yet")
+    if verb not in sub.verbs:
+        raise errors.method_not_allowed(method)
+    if ri.subresource == "status":
+        return await _status(server, request, ri, store, out)
+    if ri.subresource == "scale":
+        return await _scale(server, request, ri, store, out)
+    if ri.subresource == "binding":
+        return await _binding(server, request, ri, store, out)
+    if ri.subresource == "finalize":
+        return await _finalize(server, request, ri, store, out)
+    if ri.subresource == "eviction":
+        return await _eviction(server, request, ri, store, out)
+    raise errors.StatusError(501, "NotImplemented", f"{info.plural}/{ri.subresource} is not implemented yet")
+
+
+async def _status(server: APIServer, request: Request, ri: RequestInfo, store: Store, out: Output) -> Response:
+    strategy = server.status_strategy(store.info)
+    if request.method == "GET":
+        return respond(await store.get(ri.namespace, ri.name), out)
+    if request.method == "PATCH":
+        return await patch_handler(server, request, ri, store, out, strategy=strategy)
+    obj = await server.handlers.body_object(request, store.info)
+    if obj["metadata"].get("name") != ri.name:
+        raise errors.bad_request(f"the name of the object ({obj['metadata'].get('name')}) does not match the name "
+                                 f"on the URL ({ri.name})")
+
+    async def replace(current: Obj) -> Obj:
+        return obj
+
+    new, _ = await store.update(ri.namespace, ri.name, replace, strategy=strategy, dry_run=dry_run(request))
+    return respond(new, out)
+
+
+# --- scale -------------------------------------------------------------------------------------------
+
+def _to_scale(obj: Obj) -> Obj:
+    meta = obj["metadata"]
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    selector = spec.get("selector") or {}
+    if isinstance(selector, dict) and ("matchLabels" in selector or "matchExpressions" in selector):
+        from schemas import selectors
+
+        parsed = selectors.selector_from_object(selector) or ()
+        sel_text = selectors.selector_to_string(parsed)
+    elif isinstance(selector, dict):  # ReplicationController: a plain map
+        sel_text = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    else:
+        sel_text = ""
+    scale_status: Obj = {"replicas": status.get("replicas", 0)}
+    if sel_text:
+        scale_status["selector"] = sel_text
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                     if k in meta},
+        "spec": {"replicas": spec.get("replicas", 1 if "replicas" not in spec else spec["replicas"])},
+        "status": scale_status,
+    }
+
+
+class _ScaleStrategy(Strategy):
+    """Only spec.replicas changes through /scale."""
+
+    def __init__(self, parent: Strategy) -> None:
+        self.parent = parent
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        self.parent.prepare_for_update(new, old)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Any]:
+        return self.parent.validate_update(new, old)
+
+
+async def _scale(server: APIServer, request: Request, ri: RequestInfo, store: Store, out: Output) -> Response:
+    if request.method == "GET":
+        return respond(_to_scale(await store.get(ri.namespace, ri.name)), out)
+    if request.method == "PATCH":
+        from .patch import JSONPatchError, json_patch, merge_patch
+        from .negotiation import read_body
+        import orjson
+
+        ctype = request.headers.get("content-type", "").split(";", 1)[0].strip()
+        raw = await read_body(request)
+        try:
+            patch = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            raise errors.bad_request(f"error decoding patch: {e}") from None
+
+        def new_scale(current: Obj) -> Obj:
+            scale = _to_scale(current)
+            try:
+                if ctype == "application/json-patch+json":
+                    return json_patch(scale, patch)  # type: ignore[no-any-return]
+                return merge_patch(scale, patch)  # type: ignore[no-any-return]
+            except JSONPatchError as e:
+                raise errors.StatusError(422, "Invalid", str(e)) from None
+    else:
+        body = await server.handlers.body_object(request, store.info, kind="Scale", api_version="autoscaling/v1")
+
+        def new_scale(current: Obj) -> Obj:
+            return body
+
+    async def transform(current: Obj) -> Obj:
+        scale = new_scale(current)
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise errors.invalid_object("autoscaling", "Scale", ri.name, [
+                errors.FieldError("FieldValueInvalid", "spec.replicas", replicas,
+                                  "must be greater than or equal to 0")])
+        current.setdefault("spec", {})["replicas"] = replicas
+        rv = (scale.get("metadata") or {}).get("resourceVersion")
+        if rv and request.method != "PATCH":
+            current["metadata"]["resourceVersion"] = rv
+        else:
+            current["metadata"].pop("resourceVersion", None)
+        return current
+
+    obj, _ = await store.update(ri.namespace, ri.name, transform, dry_run=dry_run(request))
+    return respond(_to_scale(obj), out)
+
+
+# --- pods/binding, pods/eviction, namespaces/finalize ----------------------------------------------------
+
+async def _binding(server: APIServer, request: Request, ri: RequestInfo, store: Store, out: Output) -> Response:
+    binding = await server.handlers.body_object(request, store.info, kind="Binding", api_version="v1")
+    target = binding.get("target") or {}
+    node = target.get("name")
+    if not node:
+        raise errors.invalid_object("", "Binding", ri.name, [errors.FieldError(
+            "FieldValueRequired", "target.name", detail="")])
+
+    async def bind(current: Obj) -> Obj:
+        spec = current.setdefault("spec", {})
+        if current["metadata"].get("deletionTimestamp"):
+            raise errors.conflict("", "pods/binding", ri.name, "pod is being deleted, cannot be assigned to a host")
+        if spec.get("nodeName"):
+            raise errors.conflict("", "pods/binding", ri.name,
+                                  f"pod {ri.name} is already assigned to node \"{spec['nodeName']}\"")
+        spec["nodeName"] = node
+        status = current.setdefault("status", {})
+        conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+        from .registry import now_rfc3339
+
+        conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                           "lastTransitionTime": now_rfc3339()})
+        status["conditions"] = conditions
+        current["metadata"].pop("resourceVersion", None)
+        return current
+
+    await store.update(ri.namespace, ri.name, bind, strategy=_BindStrategy(), dry_run=dry_run(request))
+    return respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, out, 201)
+
+
+class _BindStrategy(Strategy):
+    """Binding writes spec.nodeName and the PodScheduled condition, bypassing spec immutability."""
+
+
+async def _finalize(server: APIServer, request: Request, ri: RequestInfo, store: Store, out: Output) -> Response:
+    body = await server.handlers.body_object(request, store.info)
+    finalizers = (body.get("spec") or {}).get("finalizers") or []
+
+    async def transform(current: Obj) -> Obj:
+        current.setdefault("spec", {})["finalizers"] = finalizers
+        rv = body["metadata"].get("resourceVersion")
+        if rv:
+            current["metadata"]["resourceVersion"] = rv
+        else:
+            current["metadata"].pop("resourceVersion", None)
+        return current
+
+    obj, _ = await store.update(ri.namespace, ri.name, transform, strategy=_FinalizeStrategy(),
+                                dry_run=dry_run(request))
+    return respond(obj, out)
+
+
+class _FinalizeStrategy(Strategy):
+    """namespaces/finalize changes spec.finalizers only."""
+
+    def deletion_pending(self, obj: Obj) -> bool:
+        return bool((obj.get("spec") or {}).get("finalizers"))
+
+
+async def _eviction(server: APIServer, request: Request, ri: RequestInfo, store: Store, out: Output) -> Response:
+    body = await server.handlers.body_object(request, store.info, kind="Eviction", api_version="policy/v1")
+    opts = DeleteOptions(dry_run=dry_run(request))
+    delete_options = body.get("deleteOptions") or {}
+    if delete_options.get("gracePeriodSeconds") is not None:
+        opts.grace_period_seconds = int(delete_options["gracePeriodSeconds"])
+    await store.delete(ri.namespace, ri.name, opts)
+    return respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, out, 201)

@@ -1,0 +1,206 @@
+"""The watch verb: a cursor on the watch cache, filtered per watcher, streamed as JSON lines.
+
+Start revision semantics (upstream "resourceVersion" for watch):
+  ""  : synthetic ADDED events for every current object, then changes after that state;
+  "0" : the same, from any recent state (we use the current one);
+  "N" : changes after N; 410 Expired (as an ERROR event) when N has left the window.
+``sendInitialEvents=true`` (with resourceVersionMatch=NotOlderThan) sends the initial ADDED events and then
+a BOOKMARK annotated ``k8s.io/initial-events-end``. A watcher sees ADDED/DELETED when an object enters or
+leaves its selector (decided with the event's previous object).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from . import errors
+from .handlers import TRUE, list_options
+from .kinds import ResourceInfo
+from .negotiation import Output
+from .registry import ListOptions, Store, matches
+from .routes import RequestInfo
+from .storage.cache import CacheEvent, TooOld
+
+if TYPE_CHECKING:
+    from .app import APIServer
+
+Obj = dict[str, Any]
+
+
+def is_watch(request: Request, ri: RequestInfo) -> bool:
+    return ri.watch_path or request.query_params.get("watch", "") in TRUE
+
+
+def _visible(ev: CacheEvent, match: Callable[[Obj], bool]) -> tuple[str, Obj] | None:
+    now = ev.type != "delete" and match(ev.obj)
+    before = ev.prev is not None and match(ev.prev)
+    if ev.type == "delete":
+        return ("DELETED", ev.obj) if before else None
+    if now and before:
+        return "MODIFIED", ev.obj
+    if now:
+        return "ADDED", ev.obj
+    if before:
+        # left the selector: the watcher sees the object as it is now, deleted for it
+        return "DELETED", ev.obj
+    return None
+
+
+async def watch(server: APIServer, request: Request, ri: RequestInfo, store: Store, out: Output) -> Response:
+    info = store.info
+    opts = list_options(request, info)
+    if ri.name:
+        opts.field_selector = (*opts.field_selector, ("metadata.name", "=", ri.name))
+    q = request.query_params
+    rv = q.get("resourceVersion", "")
+    send_initial = q.get("sendInitialEvents")
+    if send_initial is not None and send_initial not in ("true", "false"):
+        raise errors.bad_request(f'invalid sendInitialEvents "{send_initial}"')
+    if send_initial == "true" and q.get("resourceVersionMatch") != "NotOlderThan":
+        raise errors.invalid_object("meta.k8s.io", "ListOptions", "", [errors.FieldError(
+            "FieldValueForbidden", "sendInitialEvents",
+            detail="sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan")])
+    if send_initial is None and q.get("resourceVersionMatch"):
+        raise errors.bad_request("resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided")
+    bookmarks = q.get("allowWatchBookmarks", "") in TRUE
+    timeout_s = _timeout(request)
+    cache = server.cache
+    filtered = bool(opts.label_selector or opts.field_selector)
+
+    def match(obj: Obj) -> bool:
+        return not filtered or matches(info, obj, opts)
+
+    initial: list[Obj] = []
+    initial_events = send_initial == "true" or (send_initial is None and rv in ("", "0"))
+    if initial_events:
+        items, list_meta = await store.list(ri.namespace, ListOptions(opts.label_selector, opts.field_selector))
+        initial = items
+        start = int(list_meta["resourceVersion"])
+        if send_initial == "true" and rv not in ("", "0"):
+            start = max(start, _parse_rv(rv))
+    else:
+        start = _parse_rv(rv)
+        if start > cache.revision and not await cache.wait_for_revision(start, 3.0):
+            raise errors.timeout(f"Too large resource version: {start}, current: {cache.revision}", 1)
+    prefix = info.prefix(ri.namespace)
+    try:
+        events = cache.events(after=start, prefix=prefix)
+        stream_start_error: errors.StatusError | None = None
+    except TooOld as e:
+        stream_start_error = errors.expired(str(e))
+        events = None
+
+    table = out.media == "table"
+
+    def encode(watch_type: str, obj: Obj, ev: CacheEvent | None = None) -> bytes:
+        if table:
+            t = server.table(info, [obj], out, {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                             columns=False)
+            return orjson.dumps({"type": watch_type, "object": t}) + b"\n"
+        if ev is not None:
+            return ev.line(watch_type, obj)
+        return orjson.dumps({"type": watch_type, "object": obj}) + b"\n"
+
+    def bookmark(revision: int, initial_end: bool = False) -> bytes:
+        meta: Obj = {"resourceVersion": str(revision)}
+        if initial_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return orjson.dumps({"type": "BOOKMARK", "object": {"kind": info.kind, "apiVersion": info.api_version,
+                                                               "metadata": meta}}) + b"\n"
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield b""  # headers first
+        if stream_start_error is not None or events is None:
+            assert stream_start_error is not None
+            yield orjson.dumps({"type": "ERROR", "object": stream_start_error.status()}) + b"\n"
+            return
+        for obj in initial:
+            yield encode("ADDED", obj)
+        if send_initial == "true" and bookmarks:
+            yield bookmark(start, initial_end=True)
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=1000)
+
+        async def pump() -> None:
+            assert events is not None
+            try:
+                async for ev in events:
+                    vis = _visible(ev, match)
+                    if vis is not None:
+                        await queue.put(encode(vis[0], vis[1], ev))
+            except TooOld as e:
+                await queue.put(orjson.dumps({"type": "ERROR", "object": errors.expired(str(e)).status()})
+                                + b"\n")
+            finally:
+                await queue.put(None)
+
+        async def ticker() -> None:
+            interval = server.config.bookmark_interval
+            while True:
+                await asyncio.sleep(interval * random.uniform(0.9, 1.0))
+                await queue.put(bookmark(cache.revision))
+
+        tasks = [asyncio.create_task(pump())]
+        if bookmarks:
+            tasks.append(asyncio.create_task(ticker()))
+        stopping = asyncio.create_task(server.shutting_down.wait())
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        try:
+            while True:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0 or stopping.done():
+                    return
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, stopping}, timeout=remaining,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    return
+                item = getter.result()
+                if item is None:
+                    return
+                chunk = [item]
+                while not queue.empty():  # flush once per drained batch
+                    nxt = queue.get_nowait()
+                    if nxt is None:
+                        yield b"".join(chunk)
+                        return
+                    chunk.append(nxt)
+                yield b"".join(chunk)
+        finally:
+            stopping.cancel()
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(BaseException):
+                    await t
+
+    return StreamingResponse(stream(), media_type="application/json")
+
+
+def _parse_rv(rv: str) -> int:
+    try:
+        value = int(rv)
+        if value < 0:
+            raise ValueError
+        return value
+    except ValueError:
+        raise errors.bad_request(f"invalid resource version: {rv}") from None
+
+
+def _timeout(request: Request) -> float:
+    raw = request.query_params.get("timeoutSeconds")
+    if raw:
+        try:
+            return max(float(int(raw)), 0.0) or 1800.0
+        except ValueError:
+            raise errors.bad_request(f'invalid timeoutSeconds "{raw}"') from None
+    # upstream: a random duration between minRequestTimeout and 2x (30-60 min)
+    return 1800.0 * random.uniform(1.0, 2.0)

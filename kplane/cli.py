@@ -1,0 +1,73 @@
+"""The ``kplane`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from apiserver.app import Config
+
+DEFAULT_DATA_DIR = Path.home() / ".local/share/kplane"
+
+
+def _apiserver_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", default="",
+                   help="memory://, sqlite:///path/state.db (default: <data-dir>/state.db) or etcd://host:port[,...]")
+    p.add_argument("--bind-address", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=6443, help="0 picks a free port")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    p.add_argument("--write-kubeconfig", type=Path, default=None,
+                   help="where to write an admin kubeconfig once ready (default <data-dir>/kubeconfig)")
+    p.add_argument("--emulated-version", default="1.37")
+    p.add_argument("--log-level", default="warning")
+    p.add_argument("--compaction-interval", type=float, default=300.0,
+                   help="seconds between storage compactions (as kube-apiserver's --etcd-compaction-interval)")
+    p.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds between watch BOOKMARK events")
+
+
+def _run_apiserver(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    data_dir: Path = args.data_dir.expanduser()
+    storage = args.storage or f"sqlite://{data_dir / 'state.db'}"
+    config = Config(storage=storage, data_dir=data_dir, emulated_version=args.emulated_version,
+                    compaction_interval=args.compaction_interval, bookmark_interval=args.bookmark_interval)
+    kubeconfig = args.write_kubeconfig or data_dir / "kubeconfig"
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def main() -> None:
+        ready = asyncio.Event()
+
+        async def hello() -> None:
+            await ready.wait()
+            print(f"kplane apiserver ready; kubeconfig: {kubeconfig}", file=sys.stderr, flush=True)
+            print(f"  export KUBECONFIG={kubeconfig}", file=sys.stderr, flush=True)
+
+        t = asyncio.create_task(hello())
+        await serve(config, host=args.bind_address, port=args.port, kubeconfig_path=kubeconfig, ready=ready,
+                    log_level=args.log_level)
+        t.cancel()
+
+    asyncio.run(main())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kplane", description="A Kubernetes control plane in Python")
+    sub = parser.add_subparsers(dest="command", required=True)
+    api = sub.add_parser("apiserver", help="run the API server")
+    _apiserver_args(api)
+    up = sub.add_parser("up", help="run a local cluster (for now: the API server on the embedded store)")
+    _apiserver_args(up)
+    args = parser.parse_args(argv)
+    if args.command in ("apiserver", "up"):
+        return _run_apiserver(args)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
