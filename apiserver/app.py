@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from . import errors, routes
+from . import discovery, errors, openapi, routes
 from .admission import Admission
 from .handlers import Handlers
 from .kinds import Registry, ResourceInfo, builtin
@@ -204,12 +204,6 @@ def _need(verbs: tuple[str, ...], verb: str) -> None:
         raise errors.method_not_allowed()
 
 
-def _mod(name: str) -> Any:
-    import importlib
-
-    return importlib.import_module(f"apiserver.{name}")
-
-
 def tables_now() -> Any:
     import datetime as dt
 
@@ -224,7 +218,7 @@ def create_app(config: Config | None = None, *, server: APIServer | None = None)
         return Response(orjson.dumps(obj), status, media_type=media, headers=headers)
 
     async def version(request: Request) -> Response:
-        return json_response(_mod('discovery').version_info(server.config.emulated_version))
+        return json_response(discovery.version_info(server.config.emulated_version))
 
     async def health(request: Request) -> Response:
         name = request.url.path.strip("/")
@@ -242,12 +236,12 @@ def create_app(config: Config | None = None, *, server: APIServer | None = None)
         accept = request.headers.get("accept", "")
         for entry in accept.split(","):
             params = dict(p.strip().split("=", 1) for p in entry.split(";")[1:] if "=" in p)
-            if params.get("g") == "api_mod('discovery').k8s.io" and params.get("as") == "APIGroupDiscoveryList":
+            if params.get("g") == "apidiscovery.k8s.io" and params.get("as") == "APIGroupDiscoveryList":
                 v = params.get("v", "")
                 if v in ("v2", "v2beta1"):
-                    body = orjson.dumps(_mod('discovery').aggregated_discovery(server.registry, legacy=legacy, version=v))
-                    tag = _mod('discovery').etag(body)
-                    media = f"application/json;g=api_mod('discovery').k8s.io;v={v};as=APIGroupDiscoveryList"
+                    body = orjson.dumps(discovery.aggregated_discovery(server.registry, legacy=legacy, version=v))
+                    tag = discovery.etag(body)
+                    media = f"application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList"
                     headers = {"ETag": tag, "Vary": "Accept"}
                     if request.headers.get("if-none-match") == tag:
                         return Response(status_code=304, headers=headers)
@@ -256,19 +250,19 @@ def create_app(config: Config | None = None, *, server: APIServer | None = None)
 
     async def api_root(request: Request) -> Response:
         return aggregated(request, True) or json_response(
-            _mod('discovery').api_versions(f"{server.config.external_address}"))
+            discovery.api_versions(f"{server.config.external_address}"))
 
     async def apis_root(request: Request) -> Response:
-        return aggregated(request, False) or json_response(_mod('discovery').api_group_list(server.registry))
+        return aggregated(request, False) or json_response(discovery.api_group_list(server.registry))
 
     async def group_or_resources(request: Request) -> Response:
         parts = [p for p in request.url.path.split("/") if p]
         if parts[0] == "api" and len(parts) == 2:
-            doc = _mod('discovery').api_resource_list(server.registry, "", parts[1])
+            doc = discovery.api_resource_list(server.registry, "", parts[1])
         elif parts[0] == "apis" and len(parts) == 2:
-            doc = _mod('discovery').api_group(server.registry, parts[1])
+            doc = discovery.api_group(server.registry, parts[1])
         elif parts[0] == "apis" and len(parts) == 3:
-            doc = _mod('discovery').api_resource_list(server.registry, parts[1], parts[2])
+            doc = discovery.api_resource_list(server.registry, parts[1], parts[2])
         else:
             doc = None
         if doc is None:
@@ -280,24 +274,19 @@ def create_app(config: Config | None = None, *, server: APIServer | None = None)
     async def openapi_v3(request: Request) -> Response:
         path = request.url.path[len("/openapi/v3"):].strip("/")
         if not path:
-            return json_response(_mod('openapi').openapi_v3_index(server.registry))
-        parts = path.split("/")
-        if parts[0] == "api" and len(parts) == 2:
-            doc = _mod('openapi').openapi_v3_doc(server.registry, "", parts[1])
-        elif parts[0] == "apis" and len(parts) == 3:
-            doc = _mod('openapi').openapi_v3_doc(server.registry, parts[1], parts[2])
-        else:
-            doc = None
-        if doc is None:
+            return json_response(openapi.openapi_v3_index(server.registry))
+        body = openapi.openapi_v3_bytes(server.registry, path)
+        if body is None:
             raise errors.not_found_path()
-        return json_response(doc, headers={"Cache-Control": "public, immutable"}
-                             if "hash" in request.query_params else None)
+        headers = {"Cache-Control": "public, immutable" if "hash" in request.query_params else "no-cache, private",
+                   "Etag": '"' + openapi.doc_hash(body) + '"'}
+        return Response(body, 200, media_type="application/json", headers=headers)
 
     async def openapi_v2(request: Request) -> Response:
         accept = request.headers.get("accept", "")
         if "protobuf" in accept and "json" not in accept and "*/*" not in accept:
             raise errors.not_acceptable(["application/json"])
-        return json_response(_mod('openapi').openapi_v2(server.registry))
+        return Response(openapi.openapi_v2_bytes(server.registry), 200, media_type="application/json")
 
     async def resource(request: Request) -> Response:
         return await server.resource(request)
@@ -326,6 +315,7 @@ def create_app(config: Config | None = None, *, server: APIServer | None = None)
     app = Starlette(
         routes=[
             Route("/version", version),
+            Route("/version/", version),
             Route("/healthz", health),
             Route("/livez", health),
             Route("/readyz", health),

@@ -39,7 +39,7 @@ def _int_param(request: Request, name: str) -> int | None:
         raise errors.bad_request(f'invalid {name} "{raw}"') from None
 
 
-def list_options(request: Request, info: ResourceInfo) -> ListOptions:
+def list_options(request: Request, info: ResourceInfo, *, watch: bool = False) -> ListOptions:
     q = request.query_params
     try:
         ls = selectors.parse_label_selector(q.get("labelSelector", ""))
@@ -52,7 +52,7 @@ def list_options(request: Request, info: ResourceInfo) -> ListOptions:
     if rvm and rvm not in ("Exact", "NotOlderThan"):
         raise errors.bad_request(f'resourceVersionMatch: Unsupported value: "{rvm}": supported values: '
                                  '"Exact", "NotOlderThan"')
-    if rvm and not rv:
+    if rvm and not rv and not watch:
         raise errors.bad_request("resourceVersionMatch is forbidden unless resourceVersion is provided")
     if rvm == "Exact" and rv == "0":
         raise errors.bad_request('resourceVersionMatch "exact" is forbidden for resourceVersion "0"')

@@ -56,7 +56,7 @@ def _visible(ev: CacheEvent, match: Callable[[Obj], bool]) -> tuple[str, Obj] | 
 
 async def watch(server: APIServer, request: Request, ri: RequestInfo, store: Store, out: Output) -> Response:
     info = store.info
-    opts = list_options(request, info)
+    opts = list_options(request, info, watch=True)
     if ri.name:
         opts.field_selector = (*opts.field_selector, ("metadata.name", "=", ri.name))
     q = request.query_params

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from ..strategy import Strategy
-from . import ResourceInfo, Subresource
-
-Obj = dict
+from ..strategy import Obj, Strategy
+from . import STATUS_VERBS, ResourceInfo, SimpleStrategy, Subresource, proxy, scale, status
 
 
 class NamespaceStrategy(Strategy):
     has_status = True
+    return_deleted_object = True
 
     def prepare_for_create(self, obj: Obj) -> None:
         obj["status"] = {"phase": "Active"}
@@ -30,8 +29,11 @@ class NamespaceStrategy(Strategy):
 
 class PodStrategy(Strategy):
     has_status = True
+    tracks_generation = True
+    return_deleted_object = True
 
     def prepare_for_create(self, obj: Obj) -> None:
+        super().prepare_for_create(obj)
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
 
     def field_attrs(self, obj: Obj) -> dict[str, str]:
@@ -76,34 +78,74 @@ class EventStrategy(Strategy):
 class NodeStrategy(Strategy):
     has_status = True
 
+    def prepare_for_create(self, obj: Obj) -> None:
+        pass  # upstream lets a Node be created with its status (kubelets register that way)
+
     def field_attrs(self, obj: Obj) -> dict[str, str]:
         return {"spec.unschedulable": "true" if (obj.get("spec") or {}).get("unschedulable") else "false"}
 
 
 class ServiceStrategy(Strategy):
     has_status = True
+    return_deleted_object = True
+
+    def field_attrs(self, obj: Obj) -> dict[str, str]:
+        spec = obj.get("spec") or {}
+        return {"spec.clusterIP": spec.get("clusterIP", ""), "spec.type": spec.get("type", "")}
 
 
-def _status(kind: str = "") -> Subresource:
-    return Subresource("status", kind, ("get", "patch", "update"))
+def _connect(name: str, kind: str) -> Subresource:
+    return Subresource(name, kind, ("create", "get"), methods=("GET", "POST"))
 
+
+_POD_SUBRESOURCES = (
+    _connect("attach", "PodAttachOptions"),
+    Subresource("binding", "Binding", ("create",)),
+    Subresource("ephemeralcontainers", "", STATUS_VERBS),
+    Subresource("eviction", "Eviction", ("create",), group="policy", version="v1"),
+    _connect("exec", "PodExecOptions"),
+    Subresource("log", "", ("get",)),
+    _connect("portforward", "PodPortForwardOptions"),
+    proxy("PodProxyOptions"),
+    Subresource("resize", "", STATUS_VERBS),
+    status(),
+)
+
+NO_COLLECTION = ("create", "delete", "get", "list", "patch", "update", "watch")
 
 RESOURCES = [
+    ResourceInfo("", "v1", "bindings", "Binding", True, verbs=("create",), stored=False),
+    ResourceInfo("", "v1", "componentstatuses", "ComponentStatus", False, verbs=("get", "list"),
+                 short_names=("cs",), stored=False),
     ResourceInfo("", "v1", "configmaps", "ConfigMap", True, short_names=("cm",)),
     ResourceInfo("", "v1", "endpoints", "Endpoints", True, short_names=("ep",), storage_name="services/endpoints"),
     ResourceInfo("", "v1", "events", "Event", True, short_names=("ev",), strategy=EventStrategy()),
-    ResourceInfo("", "v1", "namespaces", "Namespace", False,
-                 verbs=("create", "delete", "get", "list", "patch", "update", "watch"), short_names=("ns",),
-                 subresources=(Subresource("finalize", "", ("update",)), _status()),
+    ResourceInfo("", "v1", "limitranges", "LimitRange", True, short_names=("limits",)),
+    ResourceInfo("", "v1", "namespaces", "Namespace", False, verbs=NO_COLLECTION, short_names=("ns",),
+                 subresources=(Subresource("finalize", "", ("update",)), status()),
                  strategy=NamespaceStrategy()),
-    ResourceInfo("", "v1", "nodes", "Node", False, short_names=("no",), subresources=(_status(),),
+    ResourceInfo("", "v1", "nodes", "Node", False, short_names=("no",),
+                 subresources=(proxy("NodeProxyOptions"), status()),
                  strategy=NodeStrategy(), storage_name="minions"),
+    ResourceInfo("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, short_names=("pvc",),
+                 subresources=(status(),), strategy=SimpleStrategy(status=True, returns_deleted=True)),
+    ResourceInfo("", "v1", "persistentvolumes", "PersistentVolume", False, short_names=("pv",),
+                 subresources=(status(),), strategy=SimpleStrategy(status=True, returns_deleted=True)),
     ResourceInfo("", "v1", "pods", "Pod", True, short_names=("po",), categories=("all",),
-                 subresources=(Subresource("binding", "Binding", ("create",)), _status()),
-                 strategy=PodStrategy()),
+                 subresources=_POD_SUBRESOURCES, strategy=PodStrategy()),
+    ResourceInfo("", "v1", "podtemplates", "PodTemplate", True,
+                 strategy=SimpleStrategy(returns_deleted=True)),
+    ResourceInfo("", "v1", "replicationcontrollers", "ReplicationController", True, short_names=("rc",),
+                 categories=("all",), subresources=(scale(), status()), storage_name="controllers",
+                 strategy=SimpleStrategy(status=True, generation=True, fields=("status.replicas",))),
+    ResourceInfo("", "v1", "resourcequotas", "ResourceQuota", True, short_names=("quota",),
+                 subresources=(status(),), strategy=SimpleStrategy(status=True, returns_deleted=True)),
     ResourceInfo("", "v1", "secrets", "Secret", True, strategy=SecretStrategy()),
-    ResourceInfo("", "v1", "serviceaccounts", "ServiceAccount", True, short_names=("sa",)),
+    ResourceInfo("", "v1", "serviceaccounts", "ServiceAccount", True, short_names=("sa",),
+                 subresources=(Subresource("token", "TokenRequest", ("create",),
+                                           group="authentication.k8s.io", version="v1"),),
+                 strategy=SimpleStrategy(returns_deleted=True)),
     ResourceInfo("", "v1", "services", "Service", True, short_names=("svc",), categories=("all",),
-                 verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
-                 subresources=(_status(),), strategy=ServiceStrategy(), storage_name="services/specs"),
+                 subresources=(proxy("ServiceProxyOptions"), status()), strategy=ServiceStrategy(),
+                 storage_name="services/specs"),
 ]
