@@ -424,7 +424,7 @@ class Store:
             meta["finalizers"] = finalizers
         else:
             meta.pop("finalizers", None)
-        if grace or finalizers:
+        if grace or finalizers or self.info.strategy.deletion_pending(obj):
             if meta.get("deletionTimestamp") is None:
                 stamp = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=grace or 0)
                 meta["deletionTimestamp"] = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")

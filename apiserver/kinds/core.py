@@ -23,6 +23,17 @@ class NamespaceStrategy(Strategy):
         labels = new["metadata"].setdefault("labels", {})
         labels["kubernetes.io/metadata.name"] = new["metadata"]["name"]
 
+    def prepare_for_delete(self, obj: Obj) -> bool:
+        status = obj.setdefault("status", {})
+        if status.get("phase") == "Terminating":
+            return False
+        status["phase"] = "Terminating"
+        return True
+
+    def deletion_pending(self, obj: Obj) -> bool:
+        """spec.finalizers hold a namespace until the namespace controller finalizes it."""
+        return bool((obj.get("spec") or {}).get("finalizers"))
+
     def field_attrs(self, obj: Obj) -> dict[str, str]:
         return {"status.phase": obj.get("status", {}).get("phase", "")}
 
@@ -34,7 +45,16 @@ class PodStrategy(Strategy):
 
     def prepare_for_create(self, obj: Obj) -> None:
         super().prepare_for_create(obj)
-        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+        obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
+
+    def grace_period(self, obj: Obj, requested: int | None) -> int | None:
+        """As upstream: a pod that never reached a node, or has finished, goes at once."""
+        spec = obj.get("spec") or {}
+        phase = (obj.get("status") or {}).get("phase")
+        if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
+            return 0
+        grace = requested if requested is not None else spec.get("terminationGracePeriodSeconds", 30)
+        return max(int(grace), 0)
 
     def field_attrs(self, obj: Obj) -> dict[str, str]:
         spec = obj.get("spec") or {}
@@ -92,6 +112,25 @@ class ServiceStrategy(Strategy):
     def field_attrs(self, obj: Obj) -> dict[str, str]:
         spec = obj.get("spec") or {}
         return {"spec.clusterIP": spec.get("clusterIP", ""), "spec.type": spec.get("type", "")}
+
+
+def qos_class(spec: Obj) -> str:
+    """Guaranteed: every container limits cpu and memory with requests equal to limits;
+    BestEffort: no requests or limits anywhere; otherwise Burstable."""
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    any_set = False
+    guaranteed = bool(containers)
+    for c in containers:
+        res = c.get("resources") or {}
+        requests, limits = res.get("requests") or {}, res.get("limits") or {}
+        if requests or limits:
+            any_set = True
+        for r in ("cpu", "memory"):
+            if r not in limits or requests.get(r, limits[r]) != limits[r]:
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def _connect(name: str, kind: str) -> Subresource:
