@@ -16,6 +16,7 @@ from starlette.requests import Request
 from schemas.fielderrors import FieldError
 
 from . import errors
+from .allocators import ServiceAllocator
 from .kinds import ResourceInfo
 
 if TYPE_CHECKING:
@@ -27,9 +28,14 @@ IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
 
 
+def _is_service(info: ResourceInfo) -> bool:
+    return info.group == "" and info.plural == "services"
+
+
 class Admission:
     def __init__(self, server: APIServer) -> None:
         self.server = server
+        self.services = ServiceAllocator(server, server.config.service_cluster_ip_range)
 
     def decode(self, request: Request, info: ResourceInfo, obj: Obj, raw: bytes) -> list[str]:
         mode = request.query_params.get("fieldValidation", "Warn")
@@ -38,9 +44,24 @@ class Admission:
                                      '"Ignore", "Strict", "Warn"')
         return []
 
-    async def create(self, info: ResourceInfo, namespace: str, obj: Obj) -> None:
+    async def create(self, info: ResourceInfo, namespace: str, obj: Obj, *, dry_run: bool = False) -> None:
         if not info.namespaced or not namespace:
             return
+        await self._namespace_lifecycle(info, namespace, obj)
+        if _is_service(info) and not dry_run:
+            obj["metadata"]["namespace"] = namespace
+            await self.services.allocate(obj)
+
+    async def abort_create(self, info: ResourceInfo, obj: Obj) -> None:
+        """The Store refused an object that create() admitted: give back what was allocated."""
+        if _is_service(info):
+            await self.services.release(obj)
+
+    async def deleted(self, info: ResourceInfo, obj: Obj) -> None:
+        if _is_service(info):
+            await self.services.release(obj)
+
+    async def _namespace_lifecycle(self, info: ResourceInfo, namespace: str, obj: Obj) -> None:
         ns_info = self.server.registry.get("", "v1", "namespaces")
         kv = await self.server.backend.get(ns_info.key("", namespace)) if ns_info else None
         if kv is None:

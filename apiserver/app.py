@@ -91,6 +91,22 @@ class APIServer:
         for name in SYSTEM_NAMESPACES:
             with contextlib.suppress(errors.StatusError):
                 await ns.create("", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        await self._bootstrap_kubernetes_service()
+
+    async def _bootstrap_kubernetes_service(self) -> None:
+        """The `kubernetes` Service in `default` holds the first ClusterIP, as upstream."""
+        info = self.registry.get("", "v1", "services")
+        if info is None or await self.backend.get(info.key("default", "kubernetes")) is not None:
+            return
+        svc: Obj = {"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "kubernetes", "namespace": "default",
+                                 "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                    "spec": {"type": "ClusterIP", "clusterIP": self.admission.services.first_ip,
+                             "sessionAffinity": "None", "internalTrafficPolicy": "Cluster",
+                             "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}}
+        with contextlib.suppress(errors.StatusError):
+            await self.admission.services.allocate(svc)
+            await self.store(info).create("default", svc)
 
     async def _compactor(self) -> None:
         """Like kube-apiserver: every interval, compact to the revision seen one interval ago."""
@@ -139,8 +155,8 @@ class APIServer:
         if warnings:
             request.state.warnings = getattr(request.state, "warnings", []) + warnings
 
-    async def admit_create(self, info: ResourceInfo, namespace: str, obj: Obj) -> None:
-        await self.admission.create(info, namespace, obj)
+    async def admit_create(self, info: ResourceInfo, namespace: str, obj: Obj, *, dry_run: bool) -> None:
+        await self.admission.create(info, namespace, obj, dry_run=dry_run)
 
     async def admit_delete(self, info: ResourceInfo, namespace: str, name: str) -> None:
         await self.admission.delete(info, namespace, name)

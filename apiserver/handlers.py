@@ -127,8 +127,14 @@ class Handlers:
     async def create(self, request: Request, ri: RequestInfo, store: Store, out: Output) -> Response:
         obj = await self.body_object(request, store.info)
         self._check_namespace(obj, ri, store.info)
-        await self.server.admit_create(store.info, ri.namespace, obj)
-        created = await store.create(ri.namespace, obj, dry_run=dry_run(request))
+        dry = dry_run(request)
+        await self.server.admit_create(store.info, ri.namespace, obj, dry_run=dry)
+        try:
+            created = await store.create(ri.namespace, obj, dry_run=dry)
+        except BaseException:
+            if not dry:
+                await self.server.admission.abort_create(store.info, obj)
+            raise
         return respond(created, out, 201, self.server.warning_headers(request))
 
     async def update(self, request: Request, ri: RequestInfo, store: Store, out: Output) -> Response:
@@ -153,6 +159,8 @@ class Handlers:
         opts = await self.delete_options(request)
         await self.server.admit_delete(store.info, ri.namespace, ri.name)
         obj, deleted = await store.delete(ri.namespace, ri.name, opts)
+        if deleted and not opts.dry_run:
+            await self.server.admission.deleted(store.info, obj)
         return self._deleted(store, obj, deleted, out)
 
     def _deleted(self, store: Store, obj: Obj, deleted: bool, out: Output) -> Response:
@@ -210,7 +218,9 @@ class Handlers:
         for obj in items:
             meta = obj["metadata"]
             try:
-                result, _ = await store.delete(meta.get("namespace", ""), meta["name"], dopts)
+                result, gone = await store.delete(meta.get("namespace", ""), meta["name"], dopts)
+                if gone and not dopts.dry_run:
+                    await self.server.admission.deleted(store.info, result)
             except errors.StatusError as e:
                 if e.code == 404:
                     continue

@@ -25,6 +25,7 @@ def _apiserver_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="warning")
     p.add_argument("--compaction-interval", type=float, default=300.0,
                    help="seconds between storage compactions (as kube-apiserver's --etcd-compaction-interval)")
+    p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
     p.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds between watch BOOKMARK events")
 
 
@@ -34,7 +35,8 @@ def _run_apiserver(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir.expanduser()
     storage = args.storage or f"sqlite://{data_dir / 'state.db'}"
     config = Config(storage=storage, data_dir=data_dir, emulated_version=args.emulated_version,
-                    compaction_interval=args.compaction_interval, bookmark_interval=args.bookmark_interval)
+                    compaction_interval=args.compaction_interval, bookmark_interval=args.bookmark_interval,
+                    service_cluster_ip_range=args.service_cluster_ip_range)
     kubeconfig = args.write_kubeconfig or data_dir / "kubeconfig"
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
