@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from . import discovery, errors, openapi, routes
+from . import discovery, errors, openapi, routes, tables
 from .admission import Admission
 from .handlers import Handlers
 from .kinds import Registry, ResourceInfo, builtin
@@ -138,15 +139,11 @@ class APIServer:
         return s
 
     def table(self, info: ResourceInfo, objs: list[Obj], out: Output, list_meta: Obj,
-              *, columns: bool = True) -> Obj:
-        from . import tables
-
+              *, columns: bool = True, single: bool = False) -> Obj:
         meta = {k: v for k, v in list_meta.items() if k in ("resourceVersion", "continue", "remainingItemCount")}
-        t: Obj = tables.table(info.group, info.kind, objs, now=tables_now(), include_object=out.include_object,
-                              list_meta=meta)
-        if not columns:
-            t.pop("columnDefinitions", None)
-        return t
+        return tables.table(info.group, info.kind, objs, now=dt.datetime.now(dt.UTC),
+                            include_object=out.include_object, list_meta=meta, columns=columns, single=single,
+                            version=out.table_version)
 
     # --- admission hooks -----------------------------------------------------------------------------
 
@@ -177,7 +174,7 @@ class APIServer:
         if info is None or (ri.namespace and not info.namespaced):
             raise errors.not_found_path()
         store = self.store(info)
-        out = parse_accept(request.headers.get("accept", ""))
+        out = parse_accept(request.headers.get("accept", ""), request.query_params.get("includeObject"))
         method = request.method
         h = self.handlers
         if ri.subresource:
@@ -218,12 +215,6 @@ class APIServer:
 def _need(verbs: tuple[str, ...], verb: str) -> None:
     if verb not in verbs:
         raise errors.method_not_allowed()
-
-
-def tables_now() -> Any:
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC)
 
 
 def create_app(config: Config | None = None, *, server: APIServer | None = None) -> Starlette:

@@ -77,7 +77,7 @@ class Handlers:
     async def get(self, request: Request, ri: RequestInfo, store: Store, out: Output) -> Response:
         obj = await store.get(ri.namespace, ri.name)
         if out.media == "table":
-            return respond(self.server.table(store.info, [obj], out, obj["metadata"]), out)
+            return respond(self.server.table(store.info, [obj], out, obj["metadata"], single=True), out)
         return respond(obj, out)
 
     async def list(self, request: Request, ri: RequestInfo, store: Store, out: Output) -> Response:

@@ -19,10 +19,14 @@ ACCEPTED_BODY_TYPES = ["application/json", "application/yaml", "application/vnd.
 class Output:
     media: str  # "json" | "yaml" | "table"
     include_object: str = "Metadata"
+    table_version: str = "v1"
 
 
-def parse_accept(header: str) -> Output:
+def parse_accept(header: str, include_object: str | None = None) -> Output:
     """The first acceptable entry of the Accept header wins, as upstream's negotiator does."""
+    if include_object not in (None, "", "None", "Metadata", "Object"):
+        raise errors.bad_request(f'includeObject: Unsupported value: "{include_object}": supported values: '
+                                 '"Metadata", "None", "Object"')
     if not header:
         return Output("json")
     for entry in header.split(","):
@@ -31,7 +35,7 @@ def parse_accept(header: str) -> Output:
         params = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
         if params.get("as") == "Table":
             if params.get("g") == "meta.k8s.io" and params.get("v") in ("v1", "v1beta1"):
-                return Output("table")
+                return Output("table", include_object or "Metadata", params["v"])
             continue
         if params.get("as"):
             continue  # PartialObjectMetadata etc.: not offered yet, try the next entry

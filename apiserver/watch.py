@@ -99,11 +99,14 @@ async def watch(server: APIServer, request: Request, ri: RequestInfo, store: Sto
         events = None
 
     table = out.media == "table"
+    first = [True]
 
     def encode(watch_type: str, obj: Obj, ev: CacheEvent | None = None) -> bytes:
         if table:
+            # as upstream: only the first event of a stream carries the column definitions
             t = server.table(info, [obj], out, {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
-                             columns=False)
+                             columns=first[0], single=True)
+            first[0] = False
             return orjson.dumps({"type": watch_type, "object": t}) + b"\n"
         if ev is not None:
             return ev.line(watch_type, obj)
