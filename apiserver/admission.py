@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.requests import Request
 
+from schemas import defaults, loader, rules, validation
 from schemas.fielderrors import FieldError
 
 from . import errors
@@ -36,13 +37,27 @@ class Admission:
     def __init__(self, server: APIServer) -> None:
         self.server = server
         self.services = ServiceAllocator(server, server.config.service_cluster_ip_range)
+        self.schemas = loader.load(server.config.emulated_version)
 
-    def decode(self, request: Request, info: ResourceInfo, obj: Obj, raw: bytes) -> list[str]:
+    def decode(self, request: Request, info: ResourceInfo, obj: Obj, raw: bytes, *,
+               creating: bool = False) -> list[str]:
+        """Schema-check ``obj`` as decoded from ``raw`` (unknown fields dropped unless Strict refuses them),
+        then default it. Returns the warnings for the response's Warning headers."""
         mode = request.query_params.get("fieldValidation", "Warn")
         if mode not in FIELD_VALIDATION:
             raise errors.bad_request(f'fieldValidation: Unsupported value: "{mode}": supported values: '
                                      '"Ignore", "Strict", "Warn"')
-        return []
+        kind = obj.get("kind") or info.kind
+        version = info.version
+        if self.schemas.for_kind(info.group, version, kind) is None:
+            return []  # no built-in schema (custom resources bring their own)
+        result = validation.validate(self.schemas, info.group, version, kind, obj, field_validation=mode,
+                                     raw=raw if raw.lstrip()[:1] == b"{" else None)
+        message = result.bad_request_message(kind, version, info.kind if kind == info.kind else kind)
+        if message is not None and (result.errors or mode == "Strict"):
+            raise errors.bad_request(message)
+        defaults.apply_defaults(info.group, version, kind, obj, admission=creating)
+        return result.warnings if mode == "Warn" else []
 
     async def create(self, info: ResourceInfo, namespace: str, obj: Obj, *, dry_run: bool = False) -> None:
         if not info.namespaced or not namespace:
@@ -77,4 +92,6 @@ class Admission:
             raise errors.forbidden_error("", "namespaces", name, "this namespace may not be deleted")
 
     def validate(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> list[FieldError]:
-        return []
+        if old is None:
+            return rules.validate(info.group, info.kind, obj)
+        return rules.validate_update(info.group, info.kind, obj, old)

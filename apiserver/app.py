@@ -148,7 +148,7 @@ class APIServer:
     # --- admission hooks -----------------------------------------------------------------------------
 
     async def admit_decoded(self, request: Request, info: ResourceInfo, obj: Obj, raw: bytes) -> None:
-        warnings = self.admission.decode(request, info, obj, raw)
+        warnings = self.admission.decode(request, info, obj, raw, creating=request.method == "POST")
         if warnings:
             request.state.warnings = getattr(request.state, "warnings", []) + warnings
 

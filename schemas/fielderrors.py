@@ -5,7 +5,8 @@ Shared by schema validation (schemas/) and per-resource strategies (apiserver/).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as _dc_field
 from typing import Any
 
 import orjson
@@ -45,7 +46,7 @@ class FieldError:
     field: str
     value: Any = _OMIT
     detail: str = ""
-    valid_values: list[str] = field(default_factory=list)
+    valid_values: list[str] = _dc_field(default_factory=list)
 
     def body(self) -> str:
         s = _TYPES.get(self.type, self.type)
@@ -84,6 +85,17 @@ def duplicate(path: str, value: Any) -> FieldError:
 
 
 def too_long(path: str, value: Any, limit: int) -> FieldError:
-    return FieldError("FieldValueTooLong", path, value, f"must have at most {limit} bytes")
+    """field.TooLong: upstream omits the value and says ``may not be more than N bytes``."""
+    detail = f"may not be more than {limit} {'byte' if limit == 1 else 'bytes'}" if limit >= 0 else "value is too long"
+    return FieldError("FieldValueTooLong", path, "<value omitted>", detail)
+
+
+def too_many(path: str, actual: int, limit: int) -> FieldError:
+    detail = f"must have at most {limit} {'item' if limit == 1 else 'items'}" if limit >= 0 else "has too many items"
+    return FieldError("FieldValueTooMany", path, actual if actual >= 0 else _OMIT, detail)
+
+
+def internal_error(path: str, err: str) -> FieldError:
+    return FieldError("InternalError", path, err, err)
 
 
