@@ -91,3 +91,28 @@ def any_apiserver(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(
+    scope="session",
+    # the labels of conformance.kubectl.KUBECTL_LABELS (not imported here: imports stay at the top)
+    params=[
+        pytest.param(label, id=f"kubectl-{label}", marks=pytest.mark.kubectl)
+        for label in ("1.37", "preinstalled")
+    ],
+)
+def kubectl_bins(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """``(label, path)`` of one real kubectl; a test using this runs once per binary.
+
+    See conformance/kubectl.py (run commands with its ``run_kubectl``). A missing binary fails the
+    test with a hint to run scripts/test.sh; it is never skipped.
+    """
+    from conformance.kubectl import KUBECTL_LABELS, KubectlMissingError, kubectl_binaries
+
+    label: str = request.param
+    assert label in KUBECTL_LABELS, f"kubectl_bins params out of sync with KUBECTL_LABELS: {label!r}"
+    try:
+        binaries = dict(kubectl_binaries())
+    except KubectlMissingError as e:
+        pytest.fail(str(e), pytrace=False)
+    return label, binaries[label]
