@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.fielderrors import FieldError
+from schemas.fielderrors import FieldError as FieldError
 
 Obj = dict[str, Any]
 

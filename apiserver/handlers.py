@@ -12,7 +12,7 @@ from schemas import selectors
 
 from . import errors
 from .kinds import ResourceInfo
-from .negotiation import Output, decode_body, parse_accept, read_body, render
+from .negotiation import Output, decode_body, read_body, render
 from .registry import DeleteOptions, ListOptions, Store, check_field_selector
 from .routes import RequestInfo
 

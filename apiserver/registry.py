@@ -95,8 +95,8 @@ def decode_continue(token: str) -> tuple[int, str]:
             raise ValueError
         return rv, start
     except Exception:
-        raise errors.bad_request(f'continue key is not valid: incorrect encoded start resourceVersion '
-                                 f'(version meta.k8s.io/v1)') from None
+        raise errors.bad_request('continue key is not valid: incorrect encoded start resourceVersion '
+                                 '(version meta.k8s.io/v1)') from None
 
 
 def matches(info: ResourceInfo, obj: Obj, opts: ListOptions) -> bool:
@@ -122,7 +122,7 @@ def field_attrs(info: ResourceInfo, obj: Obj) -> dict[str, str]:
 def check_field_selector(info: ResourceInfo, fs: selectors.FieldSelector) -> None:
     if not fs:
         return
-    sample = {"metadata": {}, "spec": {}, "status": {}}
+    sample: Obj = {"metadata": {}, "spec": {}, "status": {}}
     known = set(field_attrs(info, sample))
     try:
         selectors.check_fields(fs, known.__contains__)

@@ -113,9 +113,10 @@ async def _scale(server: APIServer, request: Request, ri: RequestInfo, store: St
     if request.method == "GET":
         return respond(_to_scale(await store.get(ri.namespace, ri.name)), out)
     if request.method == "PATCH":
-        from .patch import JSONPatchError, json_patch, merge_patch
-        from .negotiation import read_body
         import orjson
+
+        from .negotiation import read_body
+        from .patch import JSONPatchError, json_patch, merge_patch
 
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip()
         raw = await read_body(request)

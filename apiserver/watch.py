@@ -23,7 +23,6 @@ from starlette.responses import Response, StreamingResponse
 
 from . import errors
 from .handlers import TRUE, list_options
-from .kinds import ResourceInfo
 from .negotiation import Output
 from .registry import ListOptions, Store, matches
 from .routes import RequestInfo

@@ -154,7 +154,7 @@ class WatchCache:
         pos = self._base + bisect.bisect_right(self._revisions, after)
         while not self._closed:
             async with self._changed:
-                await self._changed.wait_for(lambda: self._base + len(self._events) > pos or self._closed)
+                await self._changed.wait_for(lambda p=pos: self._base + len(self._events) > p or self._closed)
             if self._closed:
                 return
             if pos < self._base:
