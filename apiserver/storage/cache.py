@@ -152,9 +152,12 @@ class WatchCache:
         if after < self._oldest:
             raise TooOld(after, self._oldest)
         pos = self._base + bisect.bisect_right(self._revisions, after)
+        def ready(p: int) -> Callable[[], bool]:
+            return lambda: self._base + len(self._events) > p or self._closed
+
         while not self._closed:
             async with self._changed:
-                await self._changed.wait_for(lambda p=pos: self._base + len(self._events) > p or self._closed)
+                await self._changed.wait_for(ready(pos))
             if self._closed:
                 return
             if pos < self._base:
