@@ -162,7 +162,10 @@ class APIServer:
         warnings: list[str] = getattr(request.state, "warnings", [])
         if not warnings:
             return None
-        return {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)}
+        def quoted(text: str) -> str:
+            return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+        return {"Warning": ", ".join(f"299 - {quoted(w)}" for w in warnings)}
 
     # --- HTTP --------------------------------------------------------------------------------------
 

@@ -109,6 +109,32 @@ class ServiceStrategy(Strategy):
     has_status = True
     return_deleted_object = True
 
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        """A replace that leaves allocated values out keeps them (upstream's patchAllocatedValues)."""
+        super().prepare_for_update(new, old)
+        spec, before = new.setdefault("spec", {}), old.get("spec") or {}
+        if spec.get("type", "ClusterIP") == "ExternalName" or before.get("type", "ClusterIP") == "ExternalName":
+            return
+        if not spec.get("clusterIP") and before.get("clusterIP"):
+            spec["clusterIP"] = before["clusterIP"]
+        if not spec.get("clusterIPs") and before.get("clusterIPs") and spec.get("clusterIP") == before.get(
+                "clusterIP"):
+            spec["clusterIPs"] = before["clusterIPs"]
+        for key in ("ipFamilies", "ipFamilyPolicy", "healthCheckNodePort"):
+            if not spec.get(key) and before.get(key):
+                spec[key] = before[key]
+        if spec.get("type") in ("NodePort", "LoadBalancer"):
+            old_ports = before.get("ports") or []
+            for port in spec.get("ports") or []:
+                if port.get("nodePort"):
+                    continue
+                for prev in old_ports:
+                    if prev.get("nodePort") and (prev.get("name") == port.get("name") or (
+                            prev.get("port"), prev.get("protocol", "TCP")) == (port.get("port"),
+                                                                               port.get("protocol", "TCP"))):
+                        port["nodePort"] = prev["nodePort"]
+                        break
+
     def field_attrs(self, obj: Obj) -> dict[str, str]:
         spec = obj.get("spec") or {}
         return {"spec.clusterIP": spec.get("clusterIP", ""), "spec.type": spec.get("type", "")}

@@ -8,6 +8,7 @@ import pytest
 
 from conformance.kubectl import KUBECTL_LABELS, kubectl_binary, run_kubectl
 from tests.cluster import ServerProcess
+from tests.conftest import apiserver, etcd_server  # noqa: F401  (shared session fixtures)
 
 
 @dataclass
@@ -25,5 +26,5 @@ class Kubectl:
 
 
 @pytest.fixture(params=KUBECTL_LABELS)
-def kubectl(request: pytest.FixtureRequest, apiserver: ServerProcess) -> Iterator[Kubectl]:
+def kubectl(request: pytest.FixtureRequest, apiserver: ServerProcess) -> Iterator[Kubectl]:  # noqa: F811
     yield Kubectl(request.param, kubectl_binary(request.param), apiserver)

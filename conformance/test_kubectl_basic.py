@@ -6,7 +6,7 @@ import subprocess
 import time
 import uuid
 
-from tests.kubectl.conftest import Kubectl
+from conformance.conftest import Kubectl
 
 
 def ns(kubectl: Kubectl) -> str:
