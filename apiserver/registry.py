@@ -146,7 +146,7 @@ class Store:
 
     def _validate(self, obj: Obj, old: Obj | None, strategy: Strategy) -> None:
         errs = strategy.validate(obj) if old is None else strategy.validate_update(obj, old)
-        if self.validator is not None:
+        if self.validator is not None and strategy.kind_rules:
             errs = self.validator(self.info, obj, old) + errs
         if errs:
             raise errors.invalid_object(self.info.group, self.info.kind, obj["metadata"].get("name", ""), errs)
@@ -331,6 +331,7 @@ class Store:
                 else:
                     meta.pop(k, None)
             strategy.prepare_for_update(new, current)
+            meta = new["metadata"]  # a hook may have replaced it
             self._validate(new, current, strategy)
             strategy.canonicalize(new)
             # a deleting object whose last finalizer is removed goes away now

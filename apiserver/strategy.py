@@ -23,6 +23,8 @@ class Strategy:
     tracks_generation: bool = False
     #: DELETE answers with the deleted object instead of a Success Status (pods, namespaces, ...)
     return_deleted_object: bool = False
+    #: the kind's validation rules (schemas/rules) apply to writes through this strategy
+    kind_rules: bool = True
 
     def prepare_for_create(self, obj: Obj) -> None:
         if self.has_status and "status" in obj:
@@ -81,10 +83,18 @@ class StatusStrategy(Strategy):
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
         status = new.get("status")
-        keep_meta = new["metadata"]
+        meta = new["metadata"]
+        rv = meta.get("resourceVersion")
         new.clear()
-        new.update({k: v for k, v in old.items() if k != "status"})
-        new["metadata"] = {**old["metadata"], "resourceVersion": keep_meta.get("resourceVersion")}
+        new.update({k: v for k, v in old.items() if k not in ("status", "metadata")})
+        # metadata is kept from the stored object (ResetObjectMetaForStatus), except the precondition
+        meta.clear()
+        meta.update(old["metadata"])
+        if rv:
+            meta["resourceVersion"] = rv
+        else:
+            meta.pop("resourceVersion", None)
+        new["metadata"] = meta
         if status is not None:
             new["status"] = status
 

@@ -193,6 +193,8 @@ async def _binding(server: APIServer, request: Request, ri: RequestInfo, store: 
 class _BindStrategy(Strategy):
     """Binding writes spec.nodeName and the PodScheduled condition, bypassing spec immutability."""
 
+    kind_rules = False
+
 
 async def _finalize(server: APIServer, request: Request, ri: RequestInfo, store: Store, out: Output) -> Response:
     body = await server.handlers.body_object(request, store.info)
