@@ -51,7 +51,7 @@ def test_get_watch_prints_later_changes(kubectl: Kubectl) -> None:
         time.sleep(1.5)
     finally:
         env_proc.terminate()
-        out, err = env_proc.communicate(10)
+        out, err = env_proc.communicate(timeout=10)
     lines = [line.split() for line in out.splitlines()]
     assert lines[0] == ["NAME", "DATA", "AGE"], (out, err)
     assert [line[0] for line in lines[1:]] == ["first", "later"], (out, err)
