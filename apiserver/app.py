@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from . import discovery, errors, openapi, routes, tables
 from .admission import Admission
+from .crd import CRDManager, CustomResourceStrategy
 from .handlers import Handlers
 from .kinds import Registry, ResourceInfo, builtin
 from .negotiation import Output, parse_accept
@@ -58,6 +59,7 @@ class APIServer:
         self.cache = WatchCache(self.backend, lambda _key, value, rev: decode(value, rev),
                                 capacity=config.watch_cache_capacity)
         self.admission = Admission(self)
+        self.crds = CRDManager(self)
         self.handlers = Handlers(self)
         self.shutting_down = asyncio.Event()
         self._stores: dict[tuple[str, str, str], Store] = {}
@@ -73,12 +75,14 @@ class APIServer:
         await self.backend.start()
         await self.cache.start()
         await self._bootstrap()
+        await self.crds.start()
         self._tasks.append(asyncio.create_task(self._compactor(), name="compactor"))
         self.ready = True
 
     async def stop(self) -> None:
         self.shutting_down.set()
         self.ready = False
+        await self.crds.stop()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -141,6 +145,9 @@ class APIServer:
     def table(self, info: ResourceInfo, objs: list[Obj], out: Output, list_meta: Obj,
               *, columns: bool = True, single: bool = False) -> Obj:
         meta = {k: v for k, v in list_meta.items() if k in ("resourceVersion", "continue", "remainingItemCount")}
+        if isinstance(info.strategy, CustomResourceStrategy):
+            return self.crds.table(info, objs, now=dt.datetime.now(dt.UTC), include_object=out.include_object,
+                                   list_meta=meta, columns=columns, single=single)
         return tables.table(info.group, info.kind, objs, now=dt.datetime.now(dt.UTC),
                             include_object=out.include_object, list_meta=meta, columns=columns, single=single,
                             version=out.table_version)

@@ -143,8 +143,10 @@ def json_patch(doc: Any, ops: Any) -> Any:
 async def patch_handler(server: APIServer, request: Request, ri: RequestInfo, store: Store, out: Output,
                         *, strategy: Any = None) -> Response:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type not in PATCH_TYPES[:3]:
-        raise errors.unsupported_media_type(content_type, PATCH_TYPES)
+    custom = bool(store.info.extra.get("crd"))
+    allowed = [t for t in PATCH_TYPES if not (custom and "strategic" in t)]
+    if content_type not in PATCH_TYPES[:3] or (custom and "strategic" in content_type):
+        raise errors.unsupported_media_type(content_type, allowed)
     raw = await read_body(request)
     try:
         patch = orjson.loads(raw)

@@ -135,6 +135,15 @@ class Store:
         self.info = info
         self.backend = backend
         self.validator = validator
+        # custom resources served in several versions are stored once: reading rewrites apiVersion
+        # (conversion strategy None)
+        self.rewrite_version = bool(info.extra.get("crd"))
+
+    def _decode(self, kv: KeyValue) -> Obj:
+        obj = decode_kv(kv)
+        if self.rewrite_version:
+            obj["apiVersion"] = self.info.api_version
+        return obj
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -157,7 +166,7 @@ class Store:
         kv = await self.backend.get(self.info.key(namespace, name))
         if kv is None:
             raise self.not_found(name)
-        return decode_kv(kv)
+        return self._decode(kv)
 
     async def list(self, namespace: str, opts: ListOptions) -> tuple[list[Obj], Obj]:
         """Items and ListMeta. A list with limit returns a consistent snapshot across pages."""
@@ -193,7 +202,7 @@ class Store:
                 res = await self.backend.list(prefix, start_key=start_key, limit=limit, revision=read_rev)
                 read_rev = res.revision
                 for kv in res.items:
-                    obj = decode_kv(kv)
+                    obj = self._decode(kv)
                     if not filtered or matches(self.info, obj, opts):
                         items.append(obj)
                         if limit and len(items) == limit:
@@ -311,7 +320,7 @@ class Store:
                 new = await transform({})
                 new.setdefault("metadata", {})["name"] = name
                 return await self.create(namespace, new, dry_run=dry_run), True
-            current = decode_kv(kv)
+            current = self._decode(kv)
             new = await transform(orjson.loads(kv.value) | {"metadata": {**current["metadata"]}})
             meta = new.setdefault("metadata", {})
             if not isinstance(meta, dict):
@@ -368,7 +377,7 @@ class Store:
             kv = await self.backend.get(key)
             if kv is None:
                 raise self.not_found(name)
-            obj = decode_kv(kv)
+            obj = self._decode(kv)
             meta = obj["metadata"]
             if opts.precondition_uid is not None and opts.precondition_uid != meta.get("uid"):
                 raise errors.conflict(

@@ -80,6 +80,7 @@ class StatusStrategy(Strategy):
 
     def __init__(self, parent: Strategy) -> None:
         self.parent = parent
+        self.kind_rules = parent.kind_rules
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
         status = new.get("status")

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import errors
+from .crd import CustomResourceStrategy, json_path_value
 from .handlers import dry_run, respond
 from .negotiation import Output
 from .patch import patch_handler
@@ -69,6 +70,36 @@ async def _status(server: APIServer, request: Request, ri: RequestInfo, store: S
 
 # --- scale -------------------------------------------------------------------------------------------
 
+def _scale_paths(store: Store) -> tuple[str, str, str] | None:
+    """(specReplicasPath, statusReplicasPath, labelSelectorPath) of a custom resource's scale."""
+    strategy = store.info.strategy
+    if isinstance(strategy, CustomResourceStrategy) and strategy.scale is not None:
+        sc = strategy.scale
+        return sc.get("specReplicasPath", ".spec.replicas"), sc.get("statusReplicasPath", ".status.replicas"), \
+            sc.get("labelSelectorPath", "")
+    return None
+
+
+def _custom_scale(obj: Obj, paths: tuple[str, str, str], api_version: str) -> Obj:
+    meta = obj["metadata"]
+    status: Obj = {"replicas": json_path_value(obj, paths[1]) or 0}
+    selector = json_path_value(obj, paths[2]) if paths[2] else None
+    if selector:
+        status["selector"] = selector
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                         if k in meta},
+            "spec": {"replicas": json_path_value(obj, paths[0]) or 0}, "status": status}
+
+
+def _set_path(obj: Obj, path: str, value: Any) -> None:
+    parts = [p for p in path.lstrip(".").split(".") if p]
+    cur = obj
+    for p in parts[:-1]:
+        cur = cur.setdefault(p, {})
+    cur[parts[-1]] = value
+
+
 def _to_scale(obj: Obj) -> Obj:
     meta = obj["metadata"]
     spec = obj.get("spec") or {}
@@ -110,8 +141,13 @@ class _ScaleStrategy(Strategy):
 
 
 async def _scale(server: APIServer, request: Request, ri: RequestInfo, store: Store, out: Output) -> Response:
+    paths = _scale_paths(store)
+
+    def to_scale(obj: Obj) -> Obj:
+        return _custom_scale(obj, paths, store.info.api_version) if paths else _to_scale(obj)
+
     if request.method == "GET":
-        return respond(_to_scale(await store.get(ri.namespace, ri.name)), out)
+        return respond(to_scale(await store.get(ri.namespace, ri.name)), out)
     if request.method == "PATCH":
         import orjson
 
@@ -126,7 +162,7 @@ async def _scale(server: APIServer, request: Request, ri: RequestInfo, store: St
             raise errors.bad_request(f"error decoding patch: {e}") from None
 
         def new_scale(current: Obj) -> Obj:
-            scale = _to_scale(current)
+            scale = to_scale(current)
             try:
                 if ctype == "application/json-patch+json":
                     return json_patch(scale, patch)  # type: ignore[no-any-return]
@@ -146,7 +182,10 @@ async def _scale(server: APIServer, request: Request, ri: RequestInfo, store: St
             raise errors.invalid_object("autoscaling", "Scale", ri.name, [
                 errors.FieldError("FieldValueInvalid", "spec.replicas", replicas,
                                   "must be greater than or equal to 0")])
-        current.setdefault("spec", {})["replicas"] = replicas
+        if paths:
+            _set_path(current, paths[0], replicas)
+        else:
+            current.setdefault("spec", {})["replicas"] = replicas
         rv = (scale.get("metadata") or {}).get("resourceVersion")
         if rv and request.method != "PATCH":
             current["metadata"]["resourceVersion"] = rv
@@ -155,7 +194,7 @@ async def _scale(server: APIServer, request: Request, ri: RequestInfo, store: St
         return current
 
     obj, _ = await store.update(ri.namespace, ri.name, transform, dry_run=dry_run(request))
-    return respond(_to_scale(obj), out)
+    return respond(to_scale(obj), out)
 
 
 # --- pods/binding, pods/eviction, namespaces/finalize ----------------------------------------------------

@@ -102,13 +102,17 @@ async def watch(server: APIServer, request: Request, ri: RequestInfo, store: Sto
 
     def encode(watch_type: str, obj: Obj, ev: CacheEvent | None = None) -> bytes:
         if table:
+            if info.extra.get("crd"):
+                obj = {**obj, "apiVersion": info.api_version}
             # as upstream: only the first event of a stream carries the column definitions
             t = server.table(info, [obj], out, {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
                              columns=first[0], single=True)
             first[0] = False
             return orjson.dumps({"type": watch_type, "object": t}) + b"\n"
-        if ev is not None:
+        if ev is not None and obj.get("apiVersion") == info.api_version:
             return ev.line(watch_type, obj)
+        if obj.get("apiVersion") != info.api_version and info.extra.get("crd"):
+            obj = {**obj, "apiVersion": info.api_version}
         return orjson.dumps({"type": watch_type, "object": obj}) + b"\n"
 
     def bookmark(revision: int, initial_end: bool = False) -> bytes:
