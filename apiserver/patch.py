@@ -13,7 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import errors
+from . import errors, strategicpatch
 from .handlers import dry_run, respond
 from .negotiation import Output, read_body
 from .registry import Store
@@ -155,18 +155,32 @@ async def patch_handler(server: APIServer, request: Request, ri: RequestInfo, st
     if content_type != "application/json-patch+json" and not isinstance(patch, dict):
         raise errors.bad_request("error decoding patch: the patch must be a JSON object")
 
+    info = store.info
+
     async def transform(current: Obj) -> Obj:
         try:
             if content_type == "application/json-patch+json":
                 new = json_patch(current, patch)
+            elif content_type == "application/strategic-merge-patch+json":
+                meta = strategicpatch.patch_meta_for(server.admission.schemas, info.group, info.version, info.kind)
+                new = strategicpatch.strategic_merge(current, patch, meta)
             else:
                 new = merge_patch(current, patch)
         except JSONPatchError as e:
             raise errors.StatusError(422, "Invalid", str(e)) from None
+        except strategicpatch.PatchError as e:
+            raise errors.StatusError(e.code, "BadRequest" if e.code == 400 else "Invalid" if e.code == 422
+                                     else "InternalError", e.message) from None
+        except KeyError:
+            raise errors.unsupported_media_type(content_type, PATCH_TYPES) from None
         if not isinstance(new, dict):
             raise errors.bad_request("the patch did not produce an object")
         if not isinstance(new.get("metadata"), dict):
             new["metadata"] = {}
+        # the patched object is decoded like a request body: pruned, schema-checked, defaulted
+        warnings = server.admission.decode(request, info, new, b"")
+        if warnings:
+            request.state.warnings = warnings
         # a resourceVersion in the patch is a precondition; one left from `current` is not
         if not _patch_sets_rv(patch):
             new["metadata"].pop("resourceVersion", None)
