@@ -260,9 +260,12 @@ class Store:
         self._validate_meta(obj)
         self._validate(obj, None, strategy)
         strategy.canonicalize(obj)
-        if dry_run:
-            return obj
         key = self.info.key(namespace, meta["name"])
+        if dry_run:
+            # a dry run answers as the write would, including AlreadyExists
+            if await self.backend.get(key) is not None:
+                raise errors.already_exists(self.info.group, self.info.plural, meta["name"])
+            return obj
         try:
             res = await self.backend.create(key, encode(obj))
         except StorageError as e:

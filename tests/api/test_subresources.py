@@ -125,3 +125,10 @@ def test_unavailable_subresources_answer_with_status(http: httpx.Client, namespa
     r = http.post(f"/api/v1/namespaces/{namespace}/serviceaccounts/default/token",
                   json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
     assert r.json()["kind"] == "Status" and r.status_code in (404, 501)
+
+
+def test_dry_run_create_of_existing_is_already_exists(http: httpx.Client, namespace: str) -> None:
+    url = f"/api/v1/namespaces/{namespace}/configmaps"
+    http.post(url, json={"metadata": {"name": "there"}})
+    r = http.post(url, params={"dryRun": "All"}, json={"metadata": {"name": "there"}})
+    assert r.status_code == 409 and r.json()["reason"] == "AlreadyExists"
