@@ -62,3 +62,18 @@ def test_list_pods_for_all_namespaces(api: client.ApiClient) -> None:
 def test_version_parses(api: client.ApiClient) -> None:
     info = client.VersionApi(api).get_code()
     assert info.major == "1" and info.minor == "37"
+
+
+def test_patch_deployment_with_dict_is_strategic(api: client.ApiClient) -> None:
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    ns = "py-" + uuid.uuid4().hex[:6]
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    body = {"metadata": {"name": "web"}, "spec": {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+            {"name": "a", "image": "nginx"}, {"name": "b", "image": "redis"}]}}}}
+    apps.create_namespaced_deployment(ns, body)
+    patched = apps.patch_namespaced_deployment("web", ns, {"spec": {"template": {"spec": {"containers": [
+        {"name": "b", "image": "redis:7"}]}}}})
+    images = {c.name: c.image for c in patched.spec.template.spec.containers}
+    assert images == {"a": "nginx", "b": "redis:7"}  # merged by name, not replaced
