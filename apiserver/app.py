@@ -17,14 +17,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from . import discovery, errors, openapi, routes, tables
+from . import discovery, errors, fieldmanager, openapi, routes, tables
 from .admission import Admission
 from .crd import CRDManager, CustomResourceStrategy
 from .handlers import Handlers
 from .kinds import Registry, ResourceInfo, builtin
 from .negotiation import Output, parse_accept
 from .patch import patch_handler
-from .registry import Store, decode
+from .registry import Store, decode, now_rfc3339
 from .storage import Backend, StorageError, open_backend
 from .storage.cache import WatchCache
 from .strategy import StatusStrategy, Strategy
@@ -64,6 +64,7 @@ class APIServer:
         self.shutting_down = asyncio.Event()
         self._stores: dict[tuple[str, str, str], Store] = {}
         self._status_strategies: dict[int, Strategy] = {}
+        self._field_schemas: dict[tuple[str, str, str, str], fieldmanager.Schema] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = False
 
@@ -135,6 +136,32 @@ class APIServer:
         if store is None or store.info is not info:
             store = self._stores[key] = Store(info, self.backend, validator=self.admission.validate)
         return store
+
+    def field_schema(self, info: ResourceInfo) -> fieldmanager.Schema:
+        key = (info.group, info.version, info.kind, info.extra.get("openAPIV3Schema", ""))
+        schema = self._field_schemas.get(key)
+        if schema is None:
+            raw = info.extra.get("openAPIV3Schema")
+            if raw:
+                schema = fieldmanager.Schema.from_openapi(orjson.loads(raw), group=info.group,
+                                                          version=info.version, kind=info.kind)
+            else:
+                schema = fieldmanager.Schema.for_kind(info.group, info.version, info.kind,
+                                                      self.config.emulated_version)
+            self._field_schemas[key] = schema
+        return schema
+
+    def field_manager(self, request: Request) -> str:
+        return fieldmanager.manager_from_user_agent(request.query_params.get("fieldManager"),
+                                                    request.headers.get("user-agent"))
+
+    def track_fields(self, request: Request, info: ResourceInfo, live: Obj | None, new: Obj,
+                     subresource: str = "") -> None:
+        """managedFields for a create/update/patch (operation Update), as upstream's field manager."""
+        fieldmanager.update_managed_fields(
+            live, new, manager=self.field_manager(request), api_version=info.api_version,
+            subresource=subresource, time=now_rfc3339(), schema=self.field_schema(info),
+            reset_fields=fieldmanager.default_reset_fields(subresource, has_status=info.strategy.has_status))
 
     def status_strategy(self, info: ResourceInfo) -> Strategy:
         s = self._status_strategies.get(id(info.strategy))

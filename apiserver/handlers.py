@@ -128,6 +128,7 @@ class Handlers:
         obj = await self.body_object(request, store.info)
         self._check_namespace(obj, ri, store.info)
         dry = dry_run(request)
+        self.server.track_fields(request, store.info, None, obj)
         await self.server.admit_create(store.info, ri.namespace, obj, dry_run=dry)
         try:
             created = await store.create(ri.namespace, obj, dry_run=dry)
@@ -146,7 +147,10 @@ class Handlers:
                                      f"({ri.name})")
 
         async def replace(current: Obj) -> Obj:
-            return obj
+            new = dict(obj)
+            new["metadata"] = dict(obj["metadata"])
+            self.server.track_fields(request, store.info, current or None, new, ri.subresource)
+            return new
 
         strategy = store.info.strategy
         if ri.subresource == "status":

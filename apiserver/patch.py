@@ -10,13 +10,14 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import yaml
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import errors, strategicpatch
+from . import errors, fieldmanager, strategicpatch
 from .handlers import dry_run, respond
 from .negotiation import Output, read_body
-from .registry import Store
+from .registry import Store, now_rfc3339
 from .routes import RequestInfo
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 
+APPLY = "application/apply-patch+yaml"
 PATCH_TYPES = [
     "application/json-patch+json",
     "application/merge-patch+json",
@@ -141,21 +143,22 @@ def json_patch(doc: Any, ops: Any) -> Any:
 
 
 async def patch_handler(server: APIServer, request: Request, ri: RequestInfo, store: Store, out: Output,
-                        *, strategy: Any = None) -> Response:
+                        *, strategy: Any = None, subresource: str = "") -> Response:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    custom = bool(store.info.extra.get("crd"))
-    allowed = [t for t in PATCH_TYPES if not (custom and "strategic" in t)]
-    if content_type not in PATCH_TYPES[:3] or (custom and "strategic" in content_type):
-        raise errors.unsupported_media_type(content_type, allowed)
+    info = store.info
+    custom = bool(info.extra.get("crd"))
+    accepted = [t for t in PATCH_TYPES if not (custom and "strategic" in t)]
+    if content_type not in accepted:
+        raise errors.unsupported_media_type(content_type, accepted)
     raw = await read_body(request)
+    if content_type == APPLY:
+        return await _apply(server, request, ri, store, out, raw, strategy=strategy, subresource=subresource)
     try:
         patch = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise errors.bad_request(f"error decoding patch: {e}") from None
     if content_type != "application/json-patch+json" and not isinstance(patch, dict):
         raise errors.bad_request("error decoding patch: the patch must be a JSON object")
-
-    info = store.info
 
     async def transform(current: Obj) -> Obj:
         try:
@@ -172,22 +175,71 @@ async def patch_handler(server: APIServer, request: Request, ri: RequestInfo, st
             raise errors.StatusError(e.code, "BadRequest" if e.code == 400 else "Invalid" if e.code == 422
                                      else "InternalError", e.message) from None
         except KeyError:
-            raise errors.unsupported_media_type(content_type, PATCH_TYPES) from None
+            raise errors.unsupported_media_type(content_type, accepted) from None
         if not isinstance(new, dict):
             raise errors.bad_request("the patch did not produce an object")
         if not isinstance(new.get("metadata"), dict):
             new["metadata"] = {}
-        # the patched object is decoded like a request body: pruned, schema-checked, defaulted
-        warnings = server.admission.decode(request, info, new, b"")
-        if warnings:
-            request.state.warnings = warnings
         # a resourceVersion in the patch is a precondition; one left from `current` is not
         if not _patch_sets_rv(patch):
             new["metadata"].pop("resourceVersion", None)
+        _decode_patched(server, request, store, new)
+        server.track_fields(request, info, current, new, subresource)
         return new
 
     obj, _ = await store.update(ri.namespace, ri.name, transform, strategy=strategy, dry_run=dry_run(request))
     return respond(obj, out, 200, server.warning_headers(request))
+
+
+def _decode_patched(server: APIServer, request: Request, store: Store, new: Obj) -> None:
+    """The patched object is decoded like a request body: pruned, schema-checked, defaulted."""
+    warnings = server.admission.decode(request, store.info, new, b"")
+    if warnings:
+        request.state.warnings = warnings
+
+
+async def _apply(server: APIServer, request: Request, ri: RequestInfo, store: Store, out: Output, raw: bytes,
+                 *, strategy: Any, subresource: str) -> Response:
+    """Server-side apply: merge the configuration, track ownership, create the object when missing."""
+    info = store.info
+    manager = request.query_params.get("fieldManager", "")
+    if not manager:
+        raise errors.invalid_object("meta.k8s.io", "PatchOptions", "", [errors.FieldError(
+            "FieldValueRequired", "fieldManager", detail="is required for apply patch")])
+    force = request.query_params.get("force", "") in ("true", "1", "True")
+    try:
+        applied = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise errors.bad_request(f"error decoding YAML: {e}") from None
+    if not isinstance(applied, dict):
+        raise errors.bad_request("error decoding patch: the apply configuration must be an object")
+    meta = applied.get("metadata")
+    if isinstance(meta, dict) and meta.get("name") not in (None, ri.name):
+        raise errors.bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the "
+                                 f"URL ({ri.name})")
+
+    async def transform(current: Obj) -> Obj:
+        live = current or None
+        new = fieldmanager.apply(live, applied, manager=manager, force=force, api_version=info.api_version,
+                                 schema=server.field_schema(info), time=now_rfc3339(), subresource=subresource,
+                                 reset_fields=fieldmanager.default_reset_fields(
+                                     subresource, has_status=info.strategy.has_status))
+        new.setdefault("metadata", {})["name"] = ri.name
+        rv = (applied.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            new["metadata"]["resourceVersion"] = rv
+        else:
+            new["metadata"].pop("resourceVersion", None)
+        _decode_patched(server, request, store, new)
+        if live is None:
+            # an apply that creates passes the create admission too (namespace lifecycle, allocation)
+            await server.admit_create(info, ri.namespace, new, dry_run=dry)
+        return new
+
+    dry = dry_run(request)
+    obj, created = await store.update(ri.namespace, ri.name, transform, strategy=strategy, dry_run=dry,
+                                      create_on_missing=not subresource)
+    return respond(obj, out, 201 if created else 200, server.warning_headers(request))
 
 
 def _patch_sets_rv(patch: Any) -> bool:

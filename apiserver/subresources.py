@@ -55,14 +55,17 @@ async def _status(server: APIServer, request: Request, ri: RequestInfo, store: S
     if request.method == "GET":
         return respond(await store.get(ri.namespace, ri.name), out)
     if request.method == "PATCH":
-        return await patch_handler(server, request, ri, store, out, strategy=strategy)
+        return await patch_handler(server, request, ri, store, out, strategy=strategy, subresource="status")
     obj = await server.handlers.body_object(request, store.info)
     if obj["metadata"].get("name") != ri.name:
         raise errors.bad_request(f"the name of the object ({obj['metadata'].get('name')}) does not match the name "
                                  f"on the URL ({ri.name})")
 
     async def replace(current: Obj) -> Obj:
-        return obj
+        new = dict(obj)
+        new["metadata"] = dict(obj["metadata"])
+        server.track_fields(request, store.info, current, new, "status")
+        return new
 
     new, _ = await store.update(ri.namespace, ri.name, replace, strategy=strategy, dry_run=dry_run(request))
     return respond(new, out)
