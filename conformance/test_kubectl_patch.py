@@ -79,3 +79,19 @@ def test_diff_and_server_dry_run(kubectl: Kubectl) -> None:
     obj = json.loads(out)
     assert obj["metadata"]["name"] == "other" and obj["metadata"]["uid"] and obj["spec"]["replicas"] == 2
     assert kubectl("-n", ns, "get", "deploy", "other", ok=False).returncode == 1
+
+
+def test_server_side_apply_conflicts_and_force(kubectl: Kubectl, tmp_path: Path) -> None:
+    ns = new_ns(kubectl)
+    assert "serverside-applied" in kubectl("-n", ns, "apply", "--server-side", "-f", V1).stdout
+    assert "serverside-applied" in kubectl("-n", ns, "apply", "--server-side", "-f", V1).stdout
+    five = tmp_path / "five.yaml"
+    five.write_text((MANIFESTS / "web-v1.yaml").read_text().replace("replicas: 2", "replicas: 5"))
+    r = kubectl("-n", ns, "apply", "--server-side", "--field-manager=other", "-f", str(five), ok=False)
+    assert r.returncode == 1
+    assert 'Apply failed with 1 conflict: conflict with "kubectl": .spec.replicas' in r.stderr
+    kubectl("-n", ns, "apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", str(five))
+    d = json.loads(kubectl("-n", ns, "get", "deploy", "web", "-o", "json", "--show-managed-fields").stdout)
+    assert d["spec"]["replicas"] == 5
+    managers = {(m["manager"], m["operation"]) for m in d["metadata"]["managedFields"]}
+    assert {("kubectl", "Apply"), ("other", "Apply")} <= managers

@@ -77,3 +77,27 @@ def test_patch_deployment_with_dict_is_strategic(api: client.ApiClient) -> None:
         {"name": "b", "image": "redis:7"}]}}}})
     images = {c.name: c.image for c in patched.spec.template.spec.containers}
     assert images == {"a": "nginx", "b": "redis:7"}  # merged by name, not replaced
+
+
+def test_server_side_apply_with_dynamic_client(api: client.ApiClient) -> None:
+    from kubernetes import dynamic
+
+    ns = "py-" + uuid.uuid4().hex[:6]
+    client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    cms = dynamic.DynamicClient(api).resources.get(api_version="v1", kind="ConfigMap")
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa", "namespace": ns},
+            "data": {"owned": "1"}}
+    created = cms.server_side_apply(body=body, name="ssa", namespace=ns, field_manager="tool-a")
+    assert created.data.owned == "1"
+    managed = created.metadata.managedFields
+    assert managed[0].manager == "tool-a" and managed[0].operation == "Apply"
+    assert managed[0].fieldsV1.to_dict() == {"f:data": {"f:owned": {}}}
+    # another manager changing the same field conflicts
+    other = {**body, "data": {"owned": "2"}}
+    from kubernetes.dynamic.exceptions import ConflictError
+
+    with pytest.raises(ConflictError) as e:
+        cms.server_side_apply(body=other, name="ssa", namespace=ns, field_manager="tool-b")
+    assert 'conflict with \\"tool-a\\"' in str(e.value.body)
+    typed = client.CoreV1Api(api).read_namespaced_config_map("ssa", ns)
+    assert typed.metadata.managed_fields[0].fields_v1 == {"f:data": {"f:owned": {}}}
