@@ -95,11 +95,13 @@ class Handlers:
         raw = await read_body(request)
         if not raw.strip():
             raise errors.bad_request("the body of the request was empty")  # upstream: decode error
-        obj = decode_body(raw, request.headers.get("content-type", ""))
-        if not isinstance(obj, dict):
-            raise errors.bad_request("Object 'Kind' is missing in '" + raw[:200].decode(errors="replace") + "'")
         kind = kind or info.kind
         api_version = api_version or info.api_version
+        group, _, version = api_version.rpartition("/")
+        obj = decode_body(raw, request.headers.get("content-type", ""), group=group, version=version, kind=kind,
+                          protobuf_ok=not info.extra.get("crd"))
+        if not isinstance(obj, dict):
+            raise errors.bad_request("Object 'Kind' is missing in '" + raw[:200].decode(errors="replace") + "'")
         body_kind, body_version = obj.get("kind"), obj.get("apiVersion")
         if body_kind and body_kind != kind:
             raise errors.bad_request(f"the kind in the data ({body_kind}) does not match the expected kind ({kind})"
@@ -183,10 +185,11 @@ class Handlers:
         opts = DeleteOptions(dry_run=dry_run(request))
         raw = await read_body(request)
         if raw.strip():
-            body = decode_body(raw, request.headers.get("content-type", ""))
+            body = decode_body(raw, request.headers.get("content-type", ""), group="meta.k8s.io", version="v1",
+                               kind="DeleteOptions", protobuf_ok=True)
             if not isinstance(body, dict):
                 raise errors.bad_request("DeleteOptions must be an object")
-            if body.get("kind") not in (None, "DeleteOptions"):
+            if body.get("kind") not in (None, "", "DeleteOptions"):
                 raise errors.bad_request(f"unexpected kind {body.get('kind')!r}, expected DeleteOptions")
             if body.get("gracePeriodSeconds") is not None:
                 opts.grace_period_seconds = int(body["gracePeriodSeconds"])

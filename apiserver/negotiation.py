@@ -9,9 +9,10 @@ import orjson
 import yaml
 from starlette.requests import Request
 
-from . import errors
+from . import errors, protobuf
 
 MAX_BODY = 3 * 1024 * 1024
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 ACCEPTED_BODY_TYPES = ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]
 
 
@@ -39,11 +40,13 @@ def parse_accept(header: str, include_object: str | None = None) -> Output:
             continue
         if params.get("as"):
             continue  # PartialObjectMetadata etc.: not offered yet, try the next entry
+        if media == PROTOBUF:
+            return Output("protobuf")
         if media in ("application/json", "application/*", "*/*", "*"):
             return Output("json")
         if media in ("application/yaml", "application/x-yaml", "text/yaml"):
             return Output("yaml")
-    raise errors.not_acceptable(["application/json", "application/yaml"])
+    raise errors.not_acceptable(["application/json", "application/yaml", PROTOBUF])
 
 
 async def read_body(request: Request) -> bytes:
@@ -60,9 +63,16 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def decode_body(body: bytes, content_type: str) -> Any:
-    """JSON (also with no Content-Type, as the Python client sends) or YAML. Malformed -> 400."""
+def decode_body(body: bytes, content_type: str, *, group: str = "", version: str = "", kind: str = "",
+                protobuf_ok: bool = False) -> Any:
+    """JSON (also with no Content-Type, as the Python client sends), YAML, or (for built-in kinds)
+    Kubernetes protobuf. Malformed -> 400."""
     media = content_type.split(";", 1)[0].strip().lower()
+    if media == PROTOBUF and protobuf_ok:
+        try:
+            return protobuf.decode_object(body, group=group, version=version, expected_kind=kind)
+        except protobuf.ProtobufError as e:
+            raise errors.bad_request(f"the body of the request could not be decoded as protobuf: {e}") from None
     if media in ("", "application/json", "*/*"):
         try:
             return orjson.loads(body)
@@ -72,7 +82,14 @@ def decode_body(body: bytes, content_type: str) -> Any:
             raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from None
     if media in ("application/yaml", "application/x-yaml", "text/yaml"):
         return _yaml(body)
-    raise errors.unsupported_media_type(content_type, ACCEPTED_BODY_TYPES)
+    raise errors.unsupported_media_type(content_type, ACCEPTED_BODY_TYPES if protobuf_ok
+                                        else ACCEPTED_BODY_TYPES[:2])
+
+
+def _gvk(obj: dict[str, Any]) -> tuple[str, str, str]:
+    api_version = str(obj.get("apiVersion", ""))
+    group, _, version = api_version.rpartition("/")
+    return group, version, str(obj.get("kind", ""))
 
 
 def _yaml(body: bytes) -> Any:
@@ -83,6 +100,12 @@ def _yaml(body: bytes) -> Any:
 
 
 def render(obj: Any, media: str) -> tuple[bytes, str]:
+    if media == "protobuf" and isinstance(obj, dict):
+        try:
+            if protobuf.message_for_kind(*_gvk(obj)) is not None:
+                return protobuf.encode_object(obj), PROTOBUF
+        except protobuf.ProtobufError:
+            pass  # no protobuf form (e.g. a custom resource): answer JSON, which every client accepts
     if media == "yaml":
         return yaml.safe_dump(obj, sort_keys=False).encode(), "application/yaml"
     return orjson.dumps(obj), "application/json"

@@ -21,7 +21,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from . import errors
+from . import errors, protobuf
 from .handlers import TRUE, list_options
 from .negotiation import Output
 from .registry import ListOptions, Store, matches
@@ -100,7 +100,13 @@ async def watch(server: APIServer, request: Request, ri: RequestInfo, store: Sto
     table = out.media == "table"
     first = [True]
 
+    proto = out.media == "protobuf" and protobuf.message_for_kind(info.group, info.version, info.kind) is not None
+
     def encode(watch_type: str, obj: Obj, ev: CacheEvent | None = None) -> bytes:
+        if proto:
+            if info.extra.get("crd") or obj.get("apiVersion") != info.api_version:
+                obj = {**obj, "apiVersion": info.api_version}
+            return protobuf.encode_watch_event(watch_type, obj, api_version=info.api_version)
         if table:
             if info.extra.get("crd"):
                 obj = {**obj, "apiVersion": info.api_version}
@@ -119,14 +125,21 @@ async def watch(server: APIServer, request: Request, ri: RequestInfo, store: Sto
         meta: Obj = {"resourceVersion": str(revision)}
         if initial_end:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        if proto:
+            return encode("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version, "metadata": meta})
         return orjson.dumps({"type": "BOOKMARK", "object": {"kind": info.kind, "apiVersion": info.api_version,
                                                                "metadata": meta}}) + b"\n"
+
+    def error_event(status: Obj) -> bytes:
+        if proto:
+            return protobuf.encode_watch_event("ERROR", status, api_version=info.api_version)
+        return orjson.dumps({"type": "ERROR", "object": status}) + b"\n"
 
     async def stream() -> AsyncIterator[bytes]:
         yield b""  # headers first
         if stream_start_error is not None or events is None:
             assert stream_start_error is not None
-            yield orjson.dumps({"type": "ERROR", "object": stream_start_error.status()}) + b"\n"
+            yield error_event(stream_start_error.status())
             return
         for obj in initial:
             yield encode("ADDED", obj)
@@ -142,8 +155,7 @@ async def watch(server: APIServer, request: Request, ri: RequestInfo, store: Sto
                     if vis is not None:
                         await queue.put(encode(vis[0], vis[1], ev))
             except TooOld as e:
-                await queue.put(orjson.dumps({"type": "ERROR", "object": errors.expired(str(e)).status()})
-                                + b"\n")
+                await queue.put(error_event(errors.expired(str(e)).status()))
             finally:
                 await queue.put(None)
 
@@ -188,7 +200,8 @@ async def watch(server: APIServer, request: Request, ri: RequestInfo, store: Sto
                 with contextlib.suppress(BaseException):
                     await t
 
-    return StreamingResponse(stream(), media_type="application/json")
+    media = "application/vnd.kubernetes.protobuf;stream=watch" if proto else "application/json"
+    return StreamingResponse(stream(), media_type=media)
 
 
 def _parse_rv(rv: str) -> int:
