@@ -24,6 +24,7 @@ from .handlers import Handlers
 from .kinds import Registry, ResourceInfo, builtin
 from .negotiation import Output, parse_accept
 from .patch import patch_handler
+from .pki import ensure_ca
 from .registry import Store, decode, now_rfc3339
 from .storage import Backend, StorageError, open_backend
 from .storage.cache import WatchCache
@@ -71,8 +72,8 @@ class APIServer:
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self.config.storage.startswith("sqlite"):
-            self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_ca(self.config.data_dir)
         await self.backend.start()
         await self.cache.start()
         await self._bootstrap()

@@ -57,6 +57,19 @@ def _run_apiserver(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_controller_manager(args: argparse.Namespace) -> int:
+    from controllers import manager
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    names = None if args.controllers in ("*", "") else args.controllers.split(",")
+    try:
+        asyncio.run(manager.main(args.kubeconfig, names=names, leader_elect=args.leader_elect == "true",
+                                 options={"root_ca_file": args.root_ca_file}))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kplane", description="A Kubernetes control plane in Python")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -64,9 +77,18 @@ def main(argv: list[str] | None = None) -> int:
     _apiserver_args(api)
     up = sub.add_parser("up", help="run a local cluster (for now: the API server on the embedded store)")
     _apiserver_args(up)
+    cm = sub.add_parser("controller-manager", help="run the controllers (deployment, replicaset, gc, ...)")
+    cm.add_argument("--kubeconfig", required=True)
+    cm.add_argument("--controllers", default="*", help="comma-separated names, * for all")
+    cm.add_argument("--leader-elect", default="true", choices=["true", "false"])
+    cm.add_argument("--log-level", default="warning")
+    cm.add_argument("--root-ca-file", default="", help="the cluster CA published as kube-root-ca.crt "
+                    "(default: <data-dir>/pki/ca.crt of a local kplane)")
     args = parser.parse_args(argv)
     if args.command in ("apiserver", "up"):
         return _run_apiserver(args)
+    if args.command == "controller-manager":
+        return _run_controller_manager(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

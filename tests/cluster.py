@@ -8,9 +8,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
+
+T = TypeVar("T")
 
 
 class ServerProcess:
@@ -56,3 +60,57 @@ class ServerProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+class ComponentProcess:
+    """Another kplane component (`controller-manager`, `scheduler`, `kubelet`) run against a server."""
+
+    def __init__(self, server: ServerProcess, command: str, *args: str, log_name: str = "") -> None:
+        self.server = server
+        self.command = command
+        self.args = args
+        self.log_path = server.data_dir / f"{log_name or command}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ComponentProcess:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kplane.cli", self.command, "--kubeconfig", str(self.server.kubeconfig),
+             *self.args],
+            stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parent.parent,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def wait_for(predicate: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.1,
+             message: str = "condition") -> T:
+    """Poll until ``predicate`` returns something truthy; its value is returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)

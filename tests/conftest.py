@@ -116,3 +116,16 @@ def kubectl_bins(request: pytest.FixtureRequest) -> tuple[str, str]:
     except KubectlMissingError as e:
         pytest.fail(str(e), pytrace=False)
     return label, binaries[label]
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """An API server with a controller-manager (leader election on), for controller tests."""
+    from tests.cluster import ComponentProcess
+
+    server = ServerProcess("memory://", data_dir=tmp_path_factory.mktemp("cluster")).start()
+    cm = ComponentProcess(server, "controller-manager", "--log-level", "info",
+                          "--root-ca-file", str(server.data_dir / "pki" / "ca.crt")).start()
+    yield server
+    cm.stop()
+    server.stop()
