@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.requests import Request
 
+from schemas import crd as crdschema
 from schemas import defaults, loader, rules, validation
 from schemas.fielderrors import FieldError
 
 from . import errors
 from .allocators import ServiceAllocator
+from .crd import CustomResourceStrategy
 from .kinds import ResourceInfo
 
 if TYPE_CHECKING:
@@ -49,8 +51,10 @@ class Admission:
                                      '"Ignore", "Strict", "Warn"')
         kind = obj.get("kind") or info.kind
         version = info.version
+        if isinstance(info.strategy, CustomResourceStrategy) and kind == info.kind:
+            return self._decode_custom(info.strategy.schema, obj, raw, mode)
         if self.schemas.for_kind(info.group, version, kind) is None:
-            return []  # no built-in schema (custom resources bring their own)
+            return []  # no built-in schema (e.g. a Scale of a custom resource)
         result = validation.validate(self.schemas, info.group, version, kind, obj, field_validation=mode,
                                      raw=raw if raw.lstrip()[:1] == b"{" else None)
         message = result.bad_request_message(kind, version, info.kind if kind == info.kind else kind)
@@ -58,6 +62,16 @@ class Admission:
             raise errors.bad_request(message)
         defaults.apply_defaults(info.group, version, kind, obj, admission=creating)
         return result.warnings if mode == "Warn" else []
+
+    def _decode_custom(self, schema: crdschema.CustomResourceSchema, obj: Obj, raw: bytes, mode: str) -> list[str]:
+        """Prune unknown fields (refused when Strict) and apply the schema's defaults."""
+        unknown = schema.prune(obj)
+        if unknown and mode == "Strict":
+            raise errors.bad_request(f'{obj.get("kind")} in version "{obj.get("apiVersion", "").rpartition("/")[2]}" '
+                                     f'cannot be handled as a {obj.get("kind")}: strict decoding error: '
+                                     + ", ".join(unknown))
+        schema.apply_defaults(obj)
+        return unknown if mode == "Warn" else []
 
     async def create(self, info: ResourceInfo, namespace: str, obj: Obj, *, dry_run: bool = False) -> None:
         if not info.namespaced or not namespace:
@@ -92,6 +106,12 @@ class Admission:
             raise errors.forbidden_error("", "namespaces", name, "this namespace may not be deleted")
 
     def validate(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> list[FieldError]:
+        if isinstance(info.strategy, CustomResourceStrategy):
+            result = info.strategy.schema.validate(obj, field_validation="Ignore", old=old)
+            decode = [e for e in result.errors if isinstance(e, validation.DecodeError)]
+            if decode:
+                raise errors.bad_request(decode[0].message or decode[0].error())
+            return list(result.errors)
         if old is None:
             return rules.validate(info.group, info.kind, obj)
         return rules.validate_update(info.group, info.kind, obj, old)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from schemas import crd as crdschema
 from schemas.fielderrors import FieldError
 
 from . import errors
@@ -62,12 +63,14 @@ def json_path_value(obj: Any, path: str) -> Any:
 
 
 class CustomResourceStrategy(Strategy):
+    """Validation comes from the version's schema, through the Store's validator (admission.validate)."""
+
     tracks_generation = True
-    kind_rules = False
 
     def __init__(self, crd: Obj, version: Obj) -> None:
         self.crd = crd
         self.version = version
+        self.schema = crdschema.CustomResourceSchema.for_version(crd, version["name"])
         subresources = version.get("subresources") or crd["spec"].get("subresources") or {}
         self.has_status = "status" in subresources
         self.scale = subresources.get("scale")
@@ -107,40 +110,24 @@ class CRDStrategy(Strategy):
     kind_rules = False  # CRDs have their own rules (schemas.crd), not core's ObjectMeta ones
 
     def prepare_for_create(self, obj: Obj) -> None:
-        super().prepare_for_create(obj)
-        spec = obj.get("spec") or {}
-        storage = [v.get("name") for v in spec.get("versions") or [] if v.get("storage")]
-        obj["status"] = {"conditions": [], "acceptedNames": {"plural": "", "kind": ""},
-                         "storedVersions": storage[:1]}
+        crdschema.default_crd(obj)
+        crdschema.prepare_crd_for_create(obj)
+        status = obj.setdefault("status", {})
+        status.setdefault("conditions", [])
+        status.setdefault("acceptedNames", {"plural": "", "kind": ""})
         finalizers = obj["metadata"].setdefault("finalizers", [])
         if CLEANUP_FINALIZER not in finalizers:
             finalizers.append(CLEANUP_FINALIZER)
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
-        super().prepare_for_update(new, old)
-        status = new.setdefault("status", {})
-        stored = list(status.get("storedVersions") or [])
-        for v in (new.get("spec") or {}).get("versions") or []:
-            if v.get("storage") and v.get("name") not in stored:
-                stored.append(v["name"])
-        status["storedVersions"] = stored
+        crdschema.default_crd(new)
+        crdschema.prepare_crd_for_update(new, old)
 
     def validate(self, obj: Obj) -> list[FieldError]:
-        return _crd_rules().validate_crd(obj) if _crd_rules() else []
+        return list(crdschema.validate_crd(obj))
 
     def validate_update(self, new: Obj, old: Obj) -> list[FieldError]:
-        rules = _crd_rules()
-        return rules.validate_crd_update(new, old) if rules else []
-
-
-def _crd_rules() -> Any:
-    import importlib
-
-    try:
-        rules = importlib.import_module("schemas.crd")
-    except ImportError:  # pragma: no cover - the package is optional while it is being built
-        return None
-    return rules if hasattr(rules, "validate_crd") else None
+        return list(crdschema.validate_crd_update(new, old))
 
 
 def resource_infos(crd: Obj) -> list[ResourceInfo]:

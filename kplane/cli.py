@@ -75,8 +75,23 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     api = sub.add_parser("apiserver", help="run the API server")
     _apiserver_args(api)
-    up = sub.add_parser("up", help="run a local cluster (for now: the API server on the embedded store)")
-    _apiserver_args(up)
+    up = sub.add_parser("up", help="run a local cluster: API server, controllers, scheduler and kubelets")
+    up.add_argument("--nodes", type=int, default=1)
+    up.add_argument("--runtime", choices=["process", "simulated"], default="process")
+    up.add_argument("--storage", default="", help="default: sqlite in the data dir")
+    up.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    up.add_argument("--port", type=int, default=6443, help="API server port (0 picks a free one)")
+    up.add_argument("--emulated-version", default="1.37")
+    up.add_argument("--detach", "-d", action="store_true", help="run in the background")
+    up.add_argument("--no-kubeconfig-merge", action="store_true",
+                    help="do not add the `kplane` context to ~/.kube/config")
+    up.add_argument("--log-format", choices=["text", "json"], default="text")
+    for verb, text in (("down", "stop a detached cluster"), ("status", "show a detached cluster's components")):
+        p = sub.add_parser(verb, help=text)
+        p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    lg = sub.add_parser("logs", help="print a component's log")
+    lg.add_argument("component")
+    lg.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     cm = sub.add_parser("controller-manager", help="run the controllers (deployment, replicaset, gc, ...)")
     cm.add_argument("--kubeconfig", required=True)
     cm.add_argument("--controllers", default="*", help="comma-separated names, * for all")
@@ -85,8 +100,18 @@ def main(argv: list[str] | None = None) -> int:
     cm.add_argument("--root-ca-file", default="", help="the cluster CA published as kube-root-ca.crt "
                     "(default: <data-dir>/pki/ca.crt of a local kplane)")
     args = parser.parse_args(argv)
-    if args.command in ("apiserver", "up"):
+    if args.command == "apiserver":
         return _run_apiserver(args)
+    if args.command in ("up", "down", "status", "logs"):
+        from . import up as up_mod
+
+        if args.command == "up":
+            return up_mod.run(args)
+        if args.command == "down":
+            return up_mod.down(args.data_dir.expanduser())
+        if args.command == "status":
+            return up_mod.status(args.data_dir.expanduser())
+        return up_mod.logs(args.data_dir.expanduser(), args.component)
     if args.command == "controller-manager":
         return _run_controller_manager(args)
     parser.error(f"unknown command {args.command}")

@@ -58,7 +58,9 @@ class _Server(uvicorn.Server):
 
 
 async def serve(config: Config, *, host: str, port: int, kubeconfig_path: Path | None,
-                ready: asyncio.Event | None = None, log_level: str = "warning") -> None:
+                ready: asyncio.Event | None = None, log_level: str = "warning",
+                stop: asyncio.Event | None = None) -> None:
+    """Serve until a signal (main thread) or until ``stop`` is set; shuts down gracefully."""
     sock = bind(host, port)
     actual_port = sock.getsockname()[1]
     url_host = f"[{host}]" if ":" in host else host
@@ -80,8 +82,16 @@ async def serve(config: Config, *, host: str, port: int, kubeconfig_path: Path |
         if ready is not None:
             ready.set()
 
-    task = asyncio.create_task(announce())
+    async def stopper() -> None:
+        assert stop is not None
+        await stop.wait()
+        server.should_exit = True
+
+    tasks = [asyncio.create_task(announce())]
+    if stop is not None:
+        tasks.append(asyncio.create_task(stopper()))
     try:
         await server.serve(sockets=[sock])
     finally:
-        task.cancel()
+        for t in tasks:
+            t.cancel()

@@ -118,12 +118,12 @@ def kube_finalizer(name: str, path: str) -> list[FieldError]:
     return []
 
 
-def _finalizers(finalizers: Any, path: str) -> list[FieldError]:
+def _finalizers(finalizers: Any, path: str, core: bool = True) -> list[FieldError]:
     fins = [f for f in finalizers or () if isinstance(f, str)]
     errs = [invalid(path, f, m) for f in fins for m in names.qualified_name(f)]
     if "orphan" in fins and "foregroundDeletion" in fins:
         errs.append(invalid(path, fins, "finalizer orphan and foregroundDeletion cannot be both set"))
-    return errs + [e for f in fins for e in kube_finalizer(f, path)]
+    return errs + ([e for f in fins for e in kube_finalizer(f, path)] if core else [])
 
 
 def _common(meta: Obj, path: str) -> list[FieldError]:
@@ -135,8 +135,9 @@ def _common(meta: Obj, path: str) -> list[FieldError]:
 
 
 def validate_object_meta(meta: Obj | None, *, namespaced: bool | None, name_rule: NameRule = "subdomain",
-                         path: str = "metadata") -> list[FieldError]:
-    """ValidateObjectMeta for a create. A missing name is fine while ``generateName`` is set (the name is
+                         path: str = "metadata", core: bool = True) -> list[FieldError]:
+    """ValidateObjectMeta for a create (``core``: plus core's rule that finalizers without a "/" are
+    standard ones; apiextensions uses the generic rules only). A missing name is fine while ``generateName`` is set (the name is
     generated later); otherwise ``metadata.name: Required value: name or generateName is required``.
     ``name_rule`` picks the name format (DNS subdomain, DNS label, path segment, DNS-1035 label);
     ``namespaced`` None skips the namespace check."""
@@ -163,12 +164,12 @@ def validate_object_meta(meta: Obj | None, *, namespaced: bool | None, name_rule
     elif namespace:
         errs.append(forbidden(f"{path}.namespace", "not allowed on this type"))
     errs += _common(meta, path)
-    errs += _finalizers(meta.get("finalizers"), f"{path}.finalizers")
+    errs += _finalizers(meta.get("finalizers"), f"{path}.finalizers", core)
     return errs
 
 
 def validate_object_meta_update(new: Obj | None, old: Obj | None, *, path: str = "metadata",
-                                require_resource_version: bool = False) -> list[FieldError]:
+                                require_resource_version: bool = False, core: bool = True) -> list[FieldError]:
     """ValidateObjectMetaUpdate: name, namespace, uid, creationTimestamp, deletionTimestamp and
     deletionGracePeriodSeconds are immutable; generation may not decrease; no new finalizers while
     deleting. ``require_resource_version`` adds ``must be specified for an update``."""
@@ -192,6 +193,8 @@ def validate_object_meta_update(new: Obj | None, old: Obj | None, *, path: str =
     errs += validate_labels(new.get("labels"), f"{path}.labels")
     errs += validate_annotations(new.get("annotations"), f"{path}.annotations")
     errs += _owner_references(new.get("ownerReferences"), f"{path}.ownerReferences")
+    if not core:  # apimachinery's generic ObjectMeta rules (CRDs, custom resources): no core finalizer rule
+        return errs
     return errs + [e for f in new.get("finalizers") or () if isinstance(f, str)
                    for e in kube_finalizer(f, f"{path}.finalizers")]
 

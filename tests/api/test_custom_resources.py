@@ -125,3 +125,26 @@ def test_kopf_operator_reconciles(crd_group: tuple[client.ApiClient, str], apise
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_schema_validation_pruning_and_defaults(crd_group: tuple[client.ApiClient, str]) -> None:
+    api, group = crd_group
+    co = client.CustomObjectsApi(api)
+    bad = crontab(group, "bad")
+    bad["spec"]["replicas"] = "three"
+    try:
+        co.create_namespaced_custom_object(group, "v1", "default", "crontabs", bad)
+        raise AssertionError("expected an error")
+    except client.exceptions.ApiException as e:
+        assert e.status in (400, 422)
+        assert "spec.replicas" in e.body and "integer" in e.body
+    extra = crontab(group, "extra")
+    extra["spec"]["unknown"] = "x"
+    try:
+        co.create_namespaced_custom_object(group, "v1", "default", "crontabs", extra, field_validation="Strict")
+        raise AssertionError("expected strict failure")
+    except client.exceptions.ApiException as e:
+        assert e.status == 400 and 'unknown field \\"spec.unknown\\"' in e.body
+    created = co.create_namespaced_custom_object(group, "v1", "default", "crontabs", extra,
+                                                 field_validation="Ignore")
+    assert "unknown" not in created["spec"]
