@@ -71,6 +71,7 @@ class CustomResourceStrategy(Strategy):
         self.crd = crd
         self.version = version
         self.schema = crdschema.CustomResourceSchema.for_version(crd, version["name"])
+        self.table = crdschema.TableConvertor(version)
         subresources = version.get("subresources") or crd["spec"].get("subresources") or {}
         self.has_status = "status" in subresources
         self.scale = subresources.get("scale")
@@ -310,31 +311,11 @@ class CRDManager:
     def table(self, info: ResourceInfo, objs: list[Obj], *, now: Any, include_object: str, list_meta: Obj,
               columns: bool, single: bool) -> Obj:
         """Table output from additionalPrinterColumns (Name + Age when there are none)."""
-        from .tables import human_duration
-
         assert isinstance(info.strategy, CustomResourceStrategy)
-        version = info.strategy.version
-        extra = version.get("additionalPrinterColumns") or []
-        defs: list[Obj] = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
-                            "description": "Name must be unique within a namespace."}]
-        for col in extra:
-            defs.append({"name": col["name"], "type": col.get("type", "string"), "format": col.get("format", ""),
-                         "description": col.get("description", ""), "priority": col.get("priority", 0)})
-        if not extra:
-            defs.append({"name": "Age", "type": "date", "format": "", "priority": 0,
-                         "description": "CreationTimestamp is a timestamp representing the server time when "
-                                        "this object was created."})
+        convertor = info.strategy.table
         rows = []
         for obj in objs:
-            cells: list[Any] = [obj["metadata"].get("name", "")]
-            for col in extra:
-                value = json_path_value(obj, col.get("jsonPath", ""))
-                if col.get("type") == "date" and isinstance(value, str):
-                    value = _age(value, now, human_duration)
-                cells.append(value)
-            if not extra:
-                cells.append(_age(obj["metadata"].get("creationTimestamp", ""), now, human_duration))
-            row: Obj = {"cells": cells}
+            row: Obj = {"cells": convertor.row(obj, now)}
             if include_object == "Object":
                 row["object"] = obj
             elif include_object in ("Metadata", ""):
@@ -347,14 +328,4 @@ class CRDManager:
         if single and objs:
             meta = {"resourceVersion": objs[0]["metadata"].get("resourceVersion", "")}
         return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
-                "columnDefinitions": defs if columns else None, "rows": rows}
-
-
-def _age(stamp: str, now: Any, human: Any) -> str:
-    import datetime as dt
-
-    try:
-        then = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-    except ValueError:
-        return "<unknown>"
-    return str(human(now - then))
+                "columnDefinitions": convertor.columns if columns else None, "rows": rows}
