@@ -211,6 +211,16 @@ class APIServer:
         info = self.registry.get(ri.group, ri.version, ri.resource)
         if info is None or (ri.namespace and not info.namespaced):
             raise errors.not_found_path()
+        deprecation = info.extra.get("deprecationWarning")
+        if deprecation:
+            request.state.warnings = [deprecation]
+        response = await self._serve_resource(request, ri, info)
+        if deprecation and "warning" not in response.headers:
+            headers = self.warning_headers(request) or {}
+            response.headers.update(headers)
+        return response
+
+    async def _serve_resource(self, request: Request, ri: routes.RequestInfo, info: ResourceInfo) -> Response:
         store = self.store(info)
         out = parse_accept(request.headers.get("accept", ""), request.query_params.get("includeObject"))
         method = request.method

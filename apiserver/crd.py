@@ -148,6 +148,11 @@ def resource_infos(crd: Obj) -> list[ResourceInfo]:
             subs.append(Subresource("scale", "Scale", ("get", "patch", "update"), "autoscaling", "v1"))
         schema = (version.get("schema") or {}).get("openAPIV3Schema")
         extra = {"crd": crd["metadata"]["name"]}
+        if version.get("deprecated"):
+            storage = next((v for v in spec["versions"] if v.get("storage")), version)
+            extra["deprecationWarning"] = version.get("deprecationWarning") or (
+                f"{group}/{version['name']} {names.get('kind', '')} is deprecated; use "
+                f"{group}/{storage['name']} {names.get('kind', '')}")
         if schema is not None:
             extra["openAPIV3Schema"] = orjson.dumps(schema).decode()
         infos.append(ResourceInfo(

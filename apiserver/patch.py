@@ -195,7 +195,7 @@ def _decode_patched(server: APIServer, request: Request, store: Store, new: Obj)
     """The patched object is decoded like a request body: pruned, schema-checked, defaulted."""
     warnings = server.admission.decode(request, store.info, new, b"")
     if warnings:
-        request.state.warnings = warnings
+        request.state.warnings = getattr(request.state, "warnings", []) + warnings
 
 
 async def _apply(server: APIServer, request: Request, ri: RequestInfo, store: Store, out: Output, raw: bytes,

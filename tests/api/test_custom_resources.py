@@ -148,3 +148,43 @@ def test_schema_validation_pruning_and_defaults(crd_group: tuple[client.ApiClien
     created = co.create_namespaced_custom_object(group, "v1", "default", "crontabs", extra,
                                                  field_validation="Ignore")
     assert "unknown" not in created["spec"]
+
+
+def test_versions_deprecation_and_selectable_fields(apiserver: ServerProcess) -> None:
+    import httpx
+
+    group = f"v{uuid.uuid4().hex[:6]}.example.com"
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "color": {"type": "string"}, "size": {"type": "integer", "default": 1}}}}}
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": f"widgets.{group}"},
+           "spec": {"group": group, "scope": "Namespaced",
+                    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                    "versions": [
+                        {"name": "v1beta1", "served": True, "storage": False, "deprecated": True,
+                         "schema": {"openAPIV3Schema": schema}, "selectableFields": [{"jsonPath": ".spec.color"}]},
+                        {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": schema},
+                         "selectableFields": [{"jsonPath": ".spec.color"}]}]}}
+    with httpx.Client(base_url=apiserver.url) as h:
+        assert h.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd).status_code == 201
+        deadline = time.monotonic() + 10
+        while h.get(f"/apis/{group}/v1/namespaces/default/widgets").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        r = h.post(f"/apis/{group}/v1beta1/namespaces/default/widgets",
+                   json={"apiVersion": f"{group}/v1beta1", "kind": "Widget", "metadata": {"name": "red"},
+                         "spec": {"color": "red"}})
+        assert r.status_code == 201
+        assert r.headers["warning"] == f'299 - "{group}/v1beta1 Widget is deprecated; use {group}/v1 Widget"'
+        assert r.json()["spec"]["size"] == 1  # defaulted from the schema
+        h.post(f"/apis/{group}/v1/namespaces/default/widgets",
+               json={"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "blue"},
+                     "spec": {"color": "blue"}})
+        got = h.get(f"/apis/{group}/v1/namespaces/default/widgets/red").json()
+        assert got["apiVersion"] == f"{group}/v1"  # conversion None rewrites apiVersion
+        old = h.get(f"/apis/{group}/v1beta1/namespaces/default/widgets/blue")
+        assert old.json()["apiVersion"] == f"{group}/v1beta1" and "deprecated" in old.headers["warning"]
+        sel = h.get(f"/apis/{group}/v1/namespaces/default/widgets", params={"fieldSelector": "spec.color=red"})
+        assert [i["metadata"]["name"] for i in sel.json()["items"]] == ["red"]
+        bad = h.get(f"/apis/{group}/v1/namespaces/default/widgets", params={"fieldSelector": "spec.size=1"})
+        assert bad.status_code == 400
