@@ -147,7 +147,8 @@ def resource_infos(crd: Obj) -> list[ResourceInfo]:
         if strategy.scale is not None:
             subs.append(Subresource("scale", "Scale", ("get", "patch", "update"), "autoscaling", "v1"))
         schema = (version.get("schema") or {}).get("openAPIV3Schema")
-        extra = {"crd": crd["metadata"]["name"]}
+        extra = {"crd": crd["metadata"]["name"],
+                 "conversion": (spec.get("conversion") or {}).get("strategy", "None")}
         if version.get("deprecated"):
             storage = next((v for v in spec["versions"] if v.get("storage")), version)
             extra["deprecationWarning"] = version.get("deprecationWarning") or (

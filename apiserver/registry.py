@@ -141,7 +141,10 @@ class Store:
 
     def _decode(self, kv: KeyValue) -> Obj:
         obj = decode_kv(kv)
-        if self.rewrite_version:
+        if self.rewrite_version and obj.get("apiVersion") != self.info.api_version:
+            if self.info.extra.get("conversion") == "Webhook":
+                raise errors.internal(f"conversion webhook for {self.info.api_version}, Kind={self.info.kind} "
+                                      "failed: webhook conversion is not supported by kplane yet")
             obj["apiVersion"] = self.info.api_version
         return obj
 

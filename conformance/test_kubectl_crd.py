@@ -21,7 +21,7 @@ def test_crontab_lifecycle(kubectl: Kubectl, tmp_path: Path) -> None:
     name = f"crontabs.{group}"
     kubectl("apply", "-f", str(tmp_path / "crd.yaml"))
     kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=20s")
-    assert "created" in kubectl("apply", "-f", str(tmp_path / "cr.yaml")).stdout
+    assert "serverside-applied" in kubectl("apply", "--server-side", "-f", str(tmp_path / "cr.yaml")).stdout
     rows = [line.split() for line in kubectl("get", f"crontabs.{group}").stdout.splitlines()]
     assert rows[0] == ["NAME", "SPEC", "REPLICAS", "AGE"]
     assert rows[1][:6] == ["my-new-cron-object", "*", "*", "*", "*", "*/5"] and rows[1][6] == "1"
