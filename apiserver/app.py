@@ -22,6 +22,7 @@ from .admission import Admission
 from .crd import CRDManager, CustomResourceStrategy
 from .handlers import Handlers
 from .kinds import Registry, ResourceInfo, builtin
+from .metrics import Metrics, MetricsMiddleware, TimedBackend
 from .negotiation import Output, parse_accept
 from .patch import patch_handler
 from .pki import ensure_ca
@@ -55,7 +56,9 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 class APIServer:
     def __init__(self, config: Config, *, backend: Backend | None = None, registry: Registry | None = None) -> None:
         self.config = config
-        self.backend = backend or open_backend(config.storage, data_dir=config.data_dir)
+        self.metrics = Metrics()
+        self.backend: Backend = TimedBackend(backend or open_backend(config.storage, data_dir=config.data_dir),
+                                             self.metrics)
         self.registry = registry or builtin()
         self.cache = WatchCache(self.backend, lambda _key, value, rev: decode(value, rev),
                                 capacity=config.watch_cache_capacity)
@@ -346,6 +349,10 @@ def create_app(config: Config | None = None, *, server: APIServer | None = None)
     async def resource(request: Request) -> Response:
         return await server.resource(request)
 
+    async def metrics(request: Request) -> Response:
+        body, media = server.metrics.render()
+        return Response(body, 200, media_type=media)
+
     async def status_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, errors.StatusError)
         headers = None
@@ -374,6 +381,7 @@ def create_app(config: Config | None = None, *, server: APIServer | None = None)
             Route("/healthz", health),
             Route("/livez", health),
             Route("/readyz", health),
+            Route("/metrics", metrics),
             Route("/api", api_root),
             Route("/apis", apis_root),
             Route("/api/{version}", group_or_resources, methods=all_methods),
@@ -388,4 +396,5 @@ def create_app(config: Config | None = None, *, server: APIServer | None = None)
         lifespan=lifespan,
     )
     app.state.server = server
+    app.add_middleware(MetricsMiddleware, metrics=server.metrics)
     return app

@@ -106,3 +106,12 @@ def test_version_and_health(http: httpx.Client) -> None:
     assert http.get("/healthz").text == "ok"
     r = http.get("/readyz", params={"verbose": ""})
     assert r.status_code == 200 and "readyz check passed" in r.text
+
+
+def test_metrics(http: httpx.Client, namespace: str) -> None:
+    http.get(f"/api/v1/namespaces/{namespace}/configmaps")
+    text = http.get("/metrics").text
+    assert "# TYPE apiserver_request_total counter" in text
+    assert 'apiserver_request_total{code="200",component="apiserver",group="",resource="configmaps",' in text
+    assert 'verb="LIST"' in text and "apiserver_request_duration_seconds_bucket" in text
+    assert 'etcd_request_duration_seconds_count{operation="list",type="configmaps"}' in text
