@@ -97,9 +97,13 @@ class Admission:
             raise errors.not_found("", "namespaces", namespace)
         ns = orjson.loads(kv.value)
         if ns["metadata"].get("deletionTimestamp") or (ns.get("status") or {}).get("phase") == "Terminating":
-            raise errors.forbidden_error(
+            err = errors.forbidden_error(
                 info.group, info.plural, obj.get("metadata", {}).get("name", ""),
                 f"unable to create new content in namespace {namespace} because it is being terminated")
+            assert err.details is not None
+            err.details["causes"] = [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                      "message": f"namespace {namespace} is being terminated"}]
+            raise err
 
     async def delete(self, info: ResourceInfo, namespace: str, name: str) -> None:
         if info.group == "" and info.plural == "namespaces" and name in IMMORTAL_NAMESPACES:

@@ -127,7 +127,7 @@ class Client:
             verify = ctx
         self.server = creds.server
         self._http = httpx.AsyncClient(base_url=creds.server, headers=headers, verify=verify, timeout=timeout,
-                                       limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+                                       limits=httpx.Limits(max_connections=None, max_keepalive_connections=32))
 
     @classmethod
     def from_kubeconfig(cls, path: str | os.PathLike[str], *, user_agent: str = "kplane") -> Client:

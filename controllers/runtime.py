@@ -140,6 +140,7 @@ class Informer:
             self._task.cancel()
             with contextlib.suppress(BaseException):
                 await self._task
+            self._task = None  # a stopped informer can be started again
 
     async def _relist(self) -> None:
         items: list[Obj] = []

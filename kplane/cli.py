@@ -64,7 +64,52 @@ def _run_controller_manager(args: argparse.Namespace) -> int:
     names = None if args.controllers in ("*", "") else args.controllers.split(",")
     try:
         asyncio.run(manager.main(args.kubeconfig, names=names, leader_elect=args.leader_elect == "true",
-                                 options={"root_ca_file": args.root_ca_file}))
+                                 options={"root_ca_file": args.root_ca_file,
+                                          "node_monitor_grace_period": args.node_monitor_grace_period}))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _run_kubelet(args: argparse.Namespace) -> int:
+    from kubelet import agent
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_dir = (args.data_dir or DEFAULT_DATA_DIR / "kubelet" / args.node_name).expanduser()
+    try:
+        asyncio.run(agent.main(args.kubeconfig, node_name=args.node_name, nodes=args.nodes, runtime=args.runtime,
+                               cpu=args.cpu, memory=args.memory, pods=args.pods, data_dir=data_dir, port=args.port,
+                               pod_cidr=args.pod_cidr, events=args.events == "true"))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _kubelet_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kubeconfig", required=True)
+    p.add_argument("--node-name", required=True)
+    p.add_argument("--nodes", type=int, default=1,
+                   help="run this many nodes in one process, named <node-name>-0 ... (simulated scale tests)")
+    p.add_argument("--runtime", default="process", choices=["process", "simulated"])
+    p.add_argument("--cpu", default="", help="cpu capacity (default: the host's)")
+    p.add_argument("--memory", default="", help="memory capacity, e.g. 8Gi (default: the host's)")
+    p.add_argument("--pods", type=int, default=110, help="pod capacity")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="pod directories and container logs (default <kplane data dir>/kubelet/<node-name>)")
+    p.add_argument("--port", type=int, default=0, help="the kubelet API port on 127.0.0.1 (0 picks a free one)")
+    p.add_argument("--pod-cidr", default="", help="pod IPs for this node (default: the Node's spec.podCIDR, "
+                   "else 10.244.<n>.0/24 from the digits ending the node name)")
+    p.add_argument("--events", default="true", choices=["true", "false"])
+    p.add_argument("--log-level", default="warning")
+
+
+def _run_scheduler(args: argparse.Namespace) -> int:
+    from controllers.scheduler import scheduler
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(scheduler.main(args.kubeconfig, leader_elect=args.leader_elect == "true",
+                                   config_path=args.config or None))
     except KeyboardInterrupt:
         pass
     return 0
@@ -99,6 +144,18 @@ def main(argv: list[str] | None = None) -> int:
     cm.add_argument("--log-level", default="warning")
     cm.add_argument("--root-ca-file", default="", help="the cluster CA published as kube-root-ca.crt "
                     "(default: <data-dir>/pki/ca.crt of a local kplane)")
+    cm.add_argument("--node-monitor-grace-period", type=float, default=40.0,
+                    help="seconds without a node heartbeat before the node is marked Unknown")
+    kl = sub.add_parser("kubelet", help="run a node agent (register a Node, run its pods)")
+    _kubelet_args(kl)
+    sch = sub.add_parser("scheduler", help="run the scheduler (assigns pending pods to nodes)")
+    sch.add_argument("--kubeconfig", required=True)
+    sch.add_argument("--leader-elect", default="true", choices=["true", "false"])
+    sch.add_argument("--config", default="", help="a KubeSchedulerConfiguration file (profiles, plugin args)")
+    sch.add_argument("--log-level", default="warning")
+    from .bench import cli as bench_cli
+
+    bench_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "apiserver":
         return _run_apiserver(args)
@@ -114,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         return up_mod.logs(args.data_dir.expanduser(), args.component)
     if args.command == "controller-manager":
         return _run_controller_manager(args)
+    if args.command == "scheduler":
+        return _run_scheduler(args)
+    if args.command == "kubelet":
+        return _run_kubelet(args)
+    if args.command == "bench":
+        return bench_cli.run(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

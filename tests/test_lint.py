@@ -15,6 +15,7 @@ def test_ruff() -> None:
 
 
 def test_mypy() -> None:
-    r = subprocess.run([sys.executable, "-m", "mypy", "apiserver", "schemas", "kplane", "conformance"],
+    r = subprocess.run([sys.executable, "-m", "mypy", "apiserver", "schemas", "kplane", "conformance",
+                        "controllers", "kubelet"],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -13,7 +13,9 @@ class NamespaceStrategy(Strategy):
     def prepare_for_create(self, obj: Obj) -> None:
         obj["status"] = {"phase": "Active"}
         spec = obj.setdefault("spec", {})
-        spec["finalizers"] = ["kubernetes"]
+        # as upstream: the kubernetes finalizer is required, other finalizers given at create are kept
+        finalizers = list(spec.get("finalizers") or [])
+        spec["finalizers"] = finalizers if "kubernetes" in finalizers else [*finalizers, "kubernetes"]
         labels = obj["metadata"].setdefault("labels", {})
         labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
 
@@ -99,7 +101,8 @@ class NodeStrategy(Strategy):
     has_status = True
 
     def prepare_for_create(self, obj: Obj) -> None:
-        pass  # upstream lets a Node be created with its status (kubelets register that way)
+        # upstream lets a Node be created with its status (kubelets register that way)
+        obj.setdefault("spec", {})
 
     def field_attrs(self, obj: Obj) -> dict[str, str]:
         return {"spec.unschedulable": "true" if (obj.get("spec") or {}).get("unschedulable") else "false"}
