@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from schemas.fielderrors import FieldError
-from schemas.rules import core, pods, workloads
+from schemas.rules import core, discovery, pods, workloads
 from schemas.rules.meta import (
     FIELD_IMMUTABLE,
     immutable,
@@ -52,6 +52,8 @@ RULES: dict[tuple[str, str], tuple[Create, Update]] = {
     ("apps", "DaemonSet"): (workloads.validate_daemon_set, workloads.validate_daemon_set_update),
     ("batch", "Job"): (workloads.validate_job, workloads.validate_job_update),
     ("batch", "CronJob"): (workloads.validate_cron_job, workloads.validate_cron_job_update),
+    ("discovery.k8s.io", "EndpointSlice"): (discovery.validate_endpoint_slice,
+                                            discovery.validate_endpoint_slice_update),
 }
 
 
