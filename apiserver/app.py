@@ -15,7 +15,8 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from . import discovery, errors, fieldmanager, openapi, routes, tables
 from .admission import Admission
@@ -29,8 +30,8 @@ from .pki import ensure_ca
 from .registry import Store, decode, now_rfc3339
 from .storage import Backend, StorageError, open_backend
 from .storage.cache import WatchCache
-from .strategy import StatusStrategy, Strategy
-from .subresources import subresource_handler
+from .strategy import STATUS_RESET_METADATA, StatusStrategy, Strategy
+from .subresources import kubelet_websocket, subresource_handler
 from .watch import is_watch, watch
 
 log = logging.getLogger("kplane.apiserver")
@@ -170,7 +171,9 @@ class APIServer:
     def status_strategy(self, info: ResourceInfo) -> Strategy:
         s = self._status_strategies.get(id(info.strategy))
         if s is None:
-            s = self._status_strategies[id(info.strategy)] = StatusStrategy(info.strategy)
+            workload = info.group in ("apps", "batch")
+            s = StatusStrategy(info.strategy, ("labels",) if workload else STATUS_RESET_METADATA)
+            self._status_strategies[id(info.strategy)] = s
         return s
 
     def table(self, info: ResourceInfo, objs: list[Obj], out: Output, list_meta: Obj,
@@ -353,6 +356,9 @@ def create_app(config: Config | None = None, *, server: APIServer | None = None)
         body, media = server.metrics.render()
         return Response(body, 200, media_type=media)
 
+    async def pod_stream(websocket: WebSocket) -> None:
+        await kubelet_websocket(server, websocket)
+
     async def status_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, errors.StatusError)
         headers = None
@@ -391,6 +397,7 @@ def create_app(config: Config | None = None, *, server: APIServer | None = None)
             Route("/openapi/v3", openapi_v3),
             Route("/openapi/v3/{path:path}", openapi_v3),
             Route("/{path:path}", resource, methods=all_methods),
+            WebSocketRoute("/api/v1/namespaces/{namespace}/pods/{name}/{subresource}", pod_stream),
         ],
         exception_handlers={errors.StatusError: status_error, Exception: unexpected},
         lifespan=lifespan,

@@ -334,6 +334,12 @@ class Store:
             rv = meta.get("resourceVersion")
             if rv and rv != current["metadata"]["resourceVersion"]:
                 raise errors.conflict(self.info.group, self.info.plural, name)
+            uid = meta.get("uid")
+            if uid and uid != current["metadata"].get("uid"):
+                # a uid in the new object is a precondition, as upstream's update and patch treat it
+                raise errors.conflict(self.info.group, self.info.plural, name,
+                                      f"Precondition failed: UID in precondition: {uid}, "
+                                      f"UID in object meta: {current['metadata'].get('uid')}")
             self._fill_identity(new, namespace)
             if meta.get("name") != name:
                 raise errors.bad_request(

@@ -75,11 +75,21 @@ def _spec_changed(new: Obj, old: Obj) -> bool:
     return any(new.get(k) != old.get(k) for k in keys)
 
 
-class StatusStrategy(Strategy):
-    """The /status subresource of a resource: only status changes are taken."""
+#: metadata a status write cannot change (upstream's ResetObjectMetaForStatus)
+STATUS_RESET_METADATA = ("labels", "annotations", "finalizers", "ownerReferences", "deletionTimestamp",
+                         "generation", "selfLink")
 
-    def __init__(self, parent: Strategy) -> None:
+
+class StatusStrategy(Strategy):
+    """The /status subresource of a resource: only status (and metadata not in ``reset``) changes.
+
+    ``reset`` is what the stored object keeps: upstream's generic ResetObjectMetaForStatus for most kinds;
+    workload kinds (apps, batch) reset labels only, so their controllers can write annotations through
+    /status (the deployment revision annotation)."""
+
+    def __init__(self, parent: Strategy, reset: tuple[str, ...] = STATUS_RESET_METADATA) -> None:
         self.parent = parent
+        self.reset = reset
         self.kind_rules = parent.kind_rules
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
@@ -88,9 +98,11 @@ class StatusStrategy(Strategy):
         rv = meta.get("resourceVersion")
         new.clear()
         new.update({k: v for k, v in old.items() if k not in ("status", "metadata")})
-        # metadata is kept from the stored object (ResetObjectMetaForStatus), except the precondition
-        meta.clear()
-        meta.update(old["metadata"])
+        for key in self.reset:
+            if key in old["metadata"]:
+                meta[key] = old["metadata"][key]
+            else:
+                meta.pop(key, None)
         if rv:
             meta["resourceVersion"] = rv
         else:
