@@ -197,12 +197,13 @@ def test_failed_creates_set_replica_failure_until_fixed(http: httpx.Client, ns: 
 
 
 def test_available_replicas_wait_for_min_ready_seconds(http: httpx.Client, ns: str) -> None:
-    create_rs(http, ns, rs_body("slow", 1, {"app": "slow"}, minReadySeconds=1))
+    # long enough that a loaded machine still sees the ready-but-not-yet-available window
+    create_rs(http, ns, rs_body("slow", 1, {"app": "slow"}, minReadySeconds=4))
     [pod] = wait_for(lambda: live_pods(http, ns), timeout=10)
     mark_ready(http, ns, pod["metadata"]["name"])
     status = wait_for(lambda: (s := get_rs(http, ns, "slow")["status"]).get("readyReplicas") == 1 and s, timeout=5)
     assert status.get("availableReplicas", 0) == 0
-    wait_for(lambda: get_rs(http, ns, "slow")["status"].get("availableReplicas") == 1, timeout=5)
+    wait_for(lambda: get_rs(http, ns, "slow")["status"].get("availableReplicas") == 1, timeout=15)
 
 
 def test_replication_controller(cluster: ServerProcess, http: httpx.Client, ns: str) -> None:
