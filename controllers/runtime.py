@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from . import metrics
 from .client import ApiError, Client, path_for
 
 log = logging.getLogger("kplane.controllers")
@@ -236,7 +237,10 @@ class WorkQueue:
     """Keys to reconcile. A key queued twice is processed once; a key is never given to two workers at
     once (if it is added while being processed it is queued again when done)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        self._added_at: dict[str, float] = {}
+        self._started_at: dict[str, float] = {}
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._queued: set[str] = set()
         self._processing: set[str] = set()
@@ -256,6 +260,9 @@ class WorkQueue:
         if key not in self._queued:
             self._queued.add(key)
             self._queue.put_nowait(key)
+            self._added_at[key] = time.monotonic()
+            metrics.adds.labels(self.name).inc()
+            metrics.depth.labels(self.name).set(len(self._queued))
 
     def add_after(self, key: str, delay: float) -> None:
         if delay <= 0:
@@ -268,6 +275,7 @@ class WorkQueue:
 
     def add_rate_limited(self, key: str) -> None:
         self._failures[key] += 1
+        metrics.retries.labels(self.name).inc()
         self.add_after(key, min(0.005 * 2 ** self._failures[key], 60.0))
 
     def forget(self, key: str) -> None:
@@ -280,10 +288,17 @@ class WorkQueue:
             return None
         self._queued.discard(key)
         self._processing.add(key)
+        now = time.monotonic()
+        metrics.queue_duration.labels(self.name).observe(now - self._added_at.pop(key, now))
+        metrics.depth.labels(self.name).set(len(self._queued))
+        self._started_at[key] = now
         return key
 
     def done(self, key: str) -> None:
         self._processing.discard(key)
+        started = self._started_at.pop(key, None)
+        if started is not None:
+            metrics.work_duration.labels(self.name).observe(time.monotonic() - started)
         if key in self._dirty:
             self._dirty.discard(key)
             self.add(key)
@@ -334,7 +349,7 @@ class Controller:
         self.informers = informers
         #: process-wide settings (e.g. ``root_ca_file``), from the controller-manager's flags
         self.options = options or {}
-        self.queue = WorkQueue()
+        self.queue = WorkQueue(self.name)
         self.events = EventRecorder(client, self.component)
         self.setup()
 

@@ -104,3 +104,21 @@ def test_kubeconfig_loader_reads_server(apiserver: ServerProcess) -> None:
     creds = load_kubeconfig(apiserver.kubeconfig)
     assert creds.server == yaml.safe_load(apiserver.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
     assert httpx.get(creds.server + "/healthz").text == "ok"
+
+
+def test_controller_manager_metrics(apiserver: ServerProcess) -> None:
+    import re
+
+    from tests.cluster import ComponentProcess, wait_for
+
+    cm = ComponentProcess(apiserver, "controller-manager", "--controllers", "serviceaccount", "--leader-elect",
+                          "false", "--metrics-port", "0", log_name="cm-metrics").start()
+    try:
+        port = wait_for(lambda: (m := re.search(r"127\.0\.0\.1:(\d+)/metrics", cm.log())) and m.group(1),
+                        timeout=20, message="the metrics address in the log")
+        text = wait_for(lambda: (t := httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+                        and 'workqueue_work_duration_seconds_count{name="serviceaccount"}' in t and t, timeout=20)
+        assert "# TYPE workqueue_depth gauge" in text
+        assert 'workqueue_work_duration_seconds_count{name="serviceaccount"}' in text
+    finally:
+        cm.stop()
