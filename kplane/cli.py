@@ -62,6 +62,11 @@ def _run_controller_manager(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     names = None if args.controllers in ("*", "") else args.controllers.split(",")
+    if args.metrics_port >= 0:
+        from controllers import metrics
+
+        port = metrics.serve(args.metrics_port)
+        print(f"controller-manager /metrics on http://127.0.0.1:{port}/metrics", file=sys.stderr, flush=True)
     try:
         asyncio.run(manager.main(args.kubeconfig, names=names, leader_elect=args.leader_elect == "true",
                                  options={"root_ca_file": args.root_ca_file,
@@ -107,6 +112,8 @@ def _run_scheduler(args: argparse.Namespace) -> int:
     from controllers.scheduler import scheduler
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level.lower() != "debug":
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per binding otherwise
     try:
         asyncio.run(scheduler.main(args.kubeconfig, leader_elect=args.leader_elect == "true",
                                    config_path=args.config or None))
@@ -144,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     cm.add_argument("--log-level", default="warning")
     cm.add_argument("--root-ca-file", default="", help="the cluster CA published as kube-root-ca.crt "
                     "(default: <data-dir>/pki/ca.crt of a local kplane)")
+    cm.add_argument("--metrics-port", type=int, default=0,
+                    help="serve Prometheus /metrics on 127.0.0.1:PORT (0 picks a free port, -1 disables)")
     cm.add_argument("--node-monitor-grace-period", type=float, default=40.0,
                     help="seconds without a node heartbeat before the node is marked Unknown")
     kl = sub.add_parser("kubelet", help="run a node agent (register a Node, run its pods)")
