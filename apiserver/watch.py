@@ -12,7 +12,6 @@ leaves its selector (decided with the event's previous object).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -90,12 +89,6 @@ async def watch(server: APIServer, request: Request, ri: RequestInfo, store: Sto
         if start > cache.revision and not await cache.wait_for_revision(start, 3.0):
             raise errors.timeout(f"Too large resource version: {start}, current: {cache.revision}", 1)
     prefix = info.prefix(ri.namespace)
-    try:
-        events = cache.events(after=start, prefix=prefix)
-        stream_start_error: errors.StatusError | None = None
-    except TooOld as e:
-        stream_start_error = errors.expired(str(e))
-        events = None
 
     table = out.media == "table"
     first = [True]
@@ -137,68 +130,36 @@ async def watch(server: APIServer, request: Request, ri: RequestInfo, store: Sto
 
     async def stream() -> AsyncIterator[bytes]:
         yield b""  # headers first
-        if stream_start_error is not None or events is None:
-            assert stream_start_error is not None
-            yield error_event(stream_start_error.status())
-            return
         for obj in initial:
             yield encode("ADDED", obj)
         if send_initial == "true" and bookmarks:
             yield bookmark(start, initial_end=True)
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=1000)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        interval = server.config.bookmark_interval
+        next_bookmark = loop.time() + interval * random.uniform(0.9, 1.0) if bookmarks else float("inf")
 
-        async def pump() -> None:
-            assert events is not None
-            try:
-                async for ev in events:
+        def tick() -> float:
+            # wake for the deadline, the next bookmark, and at least every second to notice shutdown
+            return min(deadline, next_bookmark, loop.time() + 1.0) - loop.time()
+
+        try:
+            async for batch in cache.batches(after=start, prefix=prefix, tick=tick):
+                chunk = []
+                for ev in batch:
                     vis = _visible(ev, match)
                     if vis is not None:
-                        await queue.put(encode(vis[0], vis[1], ev))
-            except TooOld as e:
-                await queue.put(error_event(errors.expired(str(e)).status()))
-            finally:
-                await queue.put(None)
-
-        async def ticker() -> None:
-            interval = server.config.bookmark_interval
-            while True:
-                await asyncio.sleep(interval * random.uniform(0.9, 1.0))
-                await queue.put(bookmark(cache.revision))
-
-        tasks = [asyncio.create_task(pump())]
-        if bookmarks:
-            tasks.append(asyncio.create_task(ticker()))
-        stopping = asyncio.create_task(server.shutting_down.wait())
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        try:
-            while True:
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0 or stopping.done():
+                        chunk.append(encode(vis[0], vis[1], ev))
+                now = loop.time()
+                if now >= next_bookmark:
+                    chunk.append(bookmark(cache.revision))
+                    next_bookmark = now + interval * random.uniform(0.9, 1.0)
+                if chunk:
+                    yield b"".join(chunk)  # one write per drained batch
+                if now >= deadline or server.shutting_down.is_set():
                     return
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, stopping}, timeout=remaining,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    return
-                item = getter.result()
-                if item is None:
-                    return
-                chunk = [item]
-                while not queue.empty():  # flush once per drained batch
-                    nxt = queue.get_nowait()
-                    if nxt is None:
-                        yield b"".join(chunk)
-                        return
-                    chunk.append(nxt)
-                yield b"".join(chunk)
-        finally:
-            stopping.cancel()
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(BaseException):
-                    await t
+        except TooOld as e:
+            yield error_event(errors.expired(str(e)).status())
 
     media = "application/vnd.kubernetes.protobuf;stream=watch" if proto else "application/json"
     return StreamingResponse(stream(), media_type=media)

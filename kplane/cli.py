@@ -7,10 +7,25 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from apiserver.app import Config
 
 DEFAULT_DATA_DIR = Path.home() / ".local/share/kplane"
+
+
+def run_async(main: Any, *, uvloop_ok: bool = True) -> None:
+    """asyncio.run on uvloop when it is installed (uvicorn[standard] brings it); grpc's asyncio (the
+    etcd client) is kept on the default loop."""
+    if uvloop_ok:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
 
 
 def _apiserver_args(p: argparse.ArgumentParser) -> None:
@@ -53,7 +68,7 @@ def _run_apiserver(args: argparse.Namespace) -> int:
                     log_level=args.log_level)
         t.cancel()
 
-    asyncio.run(main())
+    run_async(main(), uvloop_ok=not storage.startswith("etcd"))
     return 0
 
 
@@ -68,7 +83,7 @@ def _run_controller_manager(args: argparse.Namespace) -> int:
         port = metrics.serve(args.metrics_port)
         print(f"controller-manager /metrics on http://127.0.0.1:{port}/metrics", file=sys.stderr, flush=True)
     try:
-        asyncio.run(manager.main(args.kubeconfig, names=names, leader_elect=args.leader_elect == "true",
+        run_async(manager.main(args.kubeconfig, names=names, leader_elect=args.leader_elect == "true",
                                  options={"root_ca_file": args.root_ca_file,
                                           "node_monitor_grace_period": args.node_monitor_grace_period}))
     except KeyboardInterrupt:
@@ -82,7 +97,7 @@ def _run_kubelet(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data_dir = (args.data_dir or DEFAULT_DATA_DIR / "kubelet" / args.node_name).expanduser()
     try:
-        asyncio.run(agent.main(args.kubeconfig, node_name=args.node_name, nodes=args.nodes, runtime=args.runtime,
+        run_async(agent.main(args.kubeconfig, node_name=args.node_name, nodes=args.nodes, runtime=args.runtime,
                                cpu=args.cpu, memory=args.memory, pods=args.pods, data_dir=data_dir, port=args.port,
                                pod_cidr=args.pod_cidr, events=args.events == "true"))
     except KeyboardInterrupt:
@@ -115,7 +130,7 @@ def _run_scheduler(args: argparse.Namespace) -> int:
     if args.log_level.lower() != "debug":
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per binding otherwise
     try:
-        asyncio.run(scheduler.main(args.kubeconfig, leader_elect=args.leader_elect == "true",
+        run_async(scheduler.main(args.kubeconfig, leader_elect=args.leader_elect == "true",
                                    config_path=args.config or None))
     except KeyboardInterrupt:
         pass

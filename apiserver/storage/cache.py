@@ -67,6 +67,7 @@ class WatchCache:
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._latest: dict[str, Obj] = {}
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -87,12 +88,20 @@ class WatchCache:
         while not self._closed:
             try:
                 async for ev in self._backend.watch(after=self.revision):
-                    obj = self._decode(ev.key, ev.value if ev.type != "delete" else (ev.prev or b"{}"),
-                                       ev.revision)
-                    prev = self._decode(ev.key, ev.prev, ev.revision) if ev.prev is not None else None
+                    # the previous object is the one this cache last saw for the key (decoded once);
+                    # only keys untouched since the cache started need their previous value decoded
+                    prev = self._latest.get(ev.key) if ev.prev is not None else None
+                    if prev is None and ev.prev is not None:
+                        prev = self._decode(ev.key, ev.prev, ev.revision)
                     if ev.type == "delete":
+                        obj = ({**prev, "metadata": {**prev["metadata"]}} if prev is not None
+                               else self._decode(ev.key, ev.prev or b"{}", ev.revision))
                         # a deleted object carries the revision of its deletion, as upstream
                         obj["metadata"]["resourceVersion"] = str(ev.revision)
+                        self._latest.pop(ev.key, None)
+                    else:
+                        obj = self._decode(ev.key, ev.value, ev.revision)
+                        self._latest[ev.key] = obj
                     await self._append(CacheEvent(ev.type, ev.key, ev.revision, obj, prev))
             except asyncio.CancelledError:
                 raise
@@ -100,6 +109,7 @@ class WatchCache:
                 # we fell behind the backend's history: everything before now is unknown to watchers
                 log.warning("watch cache fell behind compaction; resetting window")
                 current = await self._backend.current_revision()
+                self._latest.clear()
                 async with self._changed:
                     self._base += len(self._events)
                     self._events.clear()
@@ -149,22 +159,39 @@ class WatchCache:
         Raises TooOld when events after ``after`` have left the window (also later, for a consumer
         that falls more than the window behind).
         """
+        async for batch in self.batches(after=after, prefix=prefix):
+            for ev in batch:
+                yield ev
+
+    async def batches(self, *, after: int, prefix: str, tick: Callable[[], float] | None = None
+                      ) -> AsyncIterator[list[CacheEvent]]:
+        """Like :meth:`events`, a batch at a time (whatever arrived since the last one). With ``tick``
+        (seconds to wait at most, asked before every wait) an empty batch comes when nothing arrived in
+        time, so a consumer can send bookmarks or notice its deadline without a task of its own."""
         if after < self._oldest:
             raise TooOld(after, self._oldest)
         pos = self._base + bisect.bisect_right(self._revisions, after)
+
         def ready(p: int) -> Callable[[], bool]:
             return lambda: self._base + len(self._events) > p or self._closed
 
         while not self._closed:
-            async with self._changed:
-                await self._changed.wait_for(ready(pos))
+            if self._base + len(self._events) <= pos:
+                async with self._changed:
+                    try:
+                        if tick is None:
+                            await self._changed.wait_for(ready(pos))
+                        else:
+                            async with asyncio.timeout(max(tick(), 0.0)):
+                                await self._changed.wait_for(ready(pos))
+                    except TimeoutError:
+                        yield []
+                        continue
             if self._closed:
                 return
             if pos < self._base:
                 raise TooOld(after, self._oldest)
             batch = self._events[pos - self._base:]
             pos += len(batch)
-            for ev in batch:
-                after = ev.revision
-                if ev.key.startswith(prefix):
-                    yield ev
+            after = batch[-1].revision
+            yield [ev for ev in batch if ev.key.startswith(prefix)]
