@@ -1,0 +1,1 @@
+"""The scheduler (kube-scheduler): queue, framework and plugins, binding, preemption. See scheduler.py."""
