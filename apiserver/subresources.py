@@ -1,11 +1,17 @@
-"""Subresources: status, scale, binding, finalize, eviction; the kubelet-backed ones answer 503 for now."""
+"""Subresources: status, scale, binding, finalize, eviction; pods/log, exec, attach and portforward are
+proxied to the kubelet of the pod's node (the other kubelet-backed ones answer 503 for now)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any
 
+import httpx
+import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
+from starlette.websockets import WebSocket
 
 from . import errors
 from .crd import CustomResourceStrategy, json_path_value
@@ -13,7 +19,7 @@ from .handlers import dry_run, respond
 from .negotiation import Output
 from .patch import patch_handler
 from .registry import DeleteOptions, Store
-from .routes import RequestInfo
+from .routes import RequestInfo, parse
 from .strategy import Strategy
 
 if TYPE_CHECKING:
@@ -32,6 +38,11 @@ async def subresource_handler(server: APIServer, request: Request, ri: RequestIn
         raise errors.not_found_path()
     method = request.method
     verb = {"GET": "get", "PUT": "update", "PATCH": "patch", "POST": "create", "DELETE": "delete"}.get(method, "")
+    if ri.subresource == "log" and info.plural == "pods" and not info.group and method == "GET":
+        return await _proxy_log(server, request, ri, store)
+    if ri.subresource in ("exec", "attach", "portforward") and info.plural == "pods" and not info.group:
+        await _kubelet_location(server, ri, request.query_params.get("container", ""))  # upstream's errors first
+        raise errors.bad_request("Upgrade request required")  # only WebSocket upgrades are served (no SPDY)
     if ri.subresource in KUBELET_SUBRESOURCES:
         await store.get(ri.namespace, ri.name)
         raise errors.service_unavailable(f"{ri.subresource} is not available: no kubelet serves this node yet")
@@ -271,3 +282,155 @@ async def _eviction(server: APIServer, request: Request, ri: RequestInfo, store:
         opts.grace_period_seconds = int(delete_options["gracePeriodSeconds"])
     await store.delete(ri.namespace, ri.name, opts)
     return respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, out, 201)
+
+
+# --- kubelet proxy: pods/log (HTTP), pods/exec|attach|portforward (WebSocket) ------------------------------
+
+#: kubectl port-forward's subprotocol (SPDY tunnelled in the websocket) is not an HTTP token; towards the
+#: kubelet it travels under a token-safe alias
+SPDY_TUNNEL = "SPDY/3.1+portforward.k8s.io"
+SPDY_TUNNEL_ALIAS = "spdy-tunnel.portforward.kplane.dev"
+LOG_PARAMS = ("follow", "previous", "tailLines", "sinceSeconds", "sinceTime", "timestamps", "limitBytes")
+
+
+def _container(pod: Obj, requested: str) -> str:
+    """The container a log/exec/attach request means, with upstream's errors."""
+    spec = pod.get("spec") or {}
+    name = pod["metadata"]["name"]
+    containers = [c["name"] for c in spec.get("containers") or []]
+    init = [c["name"] for c in spec.get("initContainers") or []]
+    ephemeral = [c["name"] for c in spec.get("ephemeralContainers") or []]
+    if not requested:
+        if len(containers) == 1:
+            return str(containers[0])
+        msg = f"a container name must be specified for pod {name}, choose one of: [{' '.join(containers)}]"
+        if init:
+            msg += f" or one of the init containers: [{' '.join(init)}]"
+        raise errors.bad_request(msg)
+    if requested not in containers + init + ephemeral:
+        raise errors.bad_request(f"container {requested} is not valid for pod {name}")
+    return requested
+
+
+async def _kubelet_location(server: APIServer, ri: RequestInfo, container: str) -> tuple[str, str]:
+    """(host:port of the pod's kubelet, container) from the Node's InternalIP and kubelet endpoint."""
+    pod = await server.store(server.registry.get("", "v1", "pods")).get(ri.namespace, ri.name)
+    name = _container(pod, container) if ri.subresource != "portforward" else ""
+    node_name = (pod.get("spec") or {}).get("nodeName")
+    if not node_name:
+        if ri.subresource == "log":  # upstream streams nothing; tests/api pins 503 here for now
+            raise errors.service_unavailable(f"pod {ri.name} does not have a host assigned")
+        raise errors.bad_request(f"pod {ri.name} does not have a host assigned")
+    node = await server.store(server.registry.get("", "v1", "nodes")).get("", node_name)
+    status = node.get("status") or {}
+    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
+    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    host = addresses.get("InternalIP") or addresses.get("ExternalIP") or addresses.get("Hostname")
+    if not port or not host:
+        raise errors.service_unavailable(f"node {node_name} does not publish a kubelet endpoint")
+    return (f"[{host}]" if ":" in host else host) + f":{port}", name
+
+
+def _kubelet_error(code: int, text: str) -> errors.StatusError:
+    reason = {400: "BadRequest", 404: "NotFound", 403: "Forbidden"}.get(code, "InternalError")
+    return errors.StatusError(code if code in (400, 403, 404) else 500, reason, text.strip() or f"kubelet: {code}")
+
+
+async def _proxy_log(server: APIServer, request: Request, ri: RequestInfo, store: Store) -> Response:
+    target, container = await _kubelet_location(server, ri, request.query_params.get("container", ""))
+    params = {k: v for k, v in request.query_params.items() if k in LOG_PARAMS}
+    client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=5.0))
+    url = f"http://{target}/containerLogs/{ri.namespace}/{ri.name}/{container}"
+    try:
+        resp = await client.send(client.build_request("GET", url, params=params), stream=True)
+    except httpx.HTTPError as e:
+        await client.aclose()
+        raise errors.internal(f'Get "{url}": {e}') from None
+    if resp.status_code != 200:
+        text = (await resp.aread()).decode(errors="replace")
+        await resp.aclose()
+        await client.aclose()
+        raise _kubelet_error(resp.status_code, text)
+
+    async def body() -> Any:
+        try:
+            async for chunk in resp.aiter_raw():
+                yield chunk
+        except httpx.HTTPError:
+            pass
+        finally:
+            await resp.aclose()
+            await client.aclose()
+
+    return StreamingResponse(body(), media_type="text/plain")
+
+
+async def kubelet_websocket(server: APIServer, ws: WebSocket) -> None:
+    """pods/exec, attach, portforward over WebSocket: the same upgrade is made to the kubelet with the
+    client's subprotocols, then frames are relayed both ways unchanged."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus, WebSocketException
+
+    async def deny(err: errors.StatusError) -> None:
+        try:
+            await ws.send_denial_response(Response(orjson.dumps(err.status()), err.code,
+                                                   media_type="application/json"))
+        except RuntimeError:
+            await ws.close(1011, err.message[:120])
+
+    ri = parse(ws.url.path)
+    if ri is None or ri.group or ri.resource != "pods" or ri.subresource not in ("exec", "attach", "portforward"):
+        await deny(errors.not_found_path())
+        return
+    try:
+        target, container = await _kubelet_location(server, ri, ws.query_params.get("container", ""))
+    except errors.StatusError as e:
+        await deny(e)
+        return
+    path = (f"/portForward/{ri.namespace}/{ri.name}" if ri.subresource == "portforward"
+            else f"/{ri.subresource}/{ri.namespace}/{ri.name}/{container}")
+    query = ws.url.query
+    offered = [SPDY_TUNNEL_ALIAS if p == SPDY_TUNNEL else p for p in ws.scope.get("subprotocols") or []]
+    try:
+        upstream = await connect(f"ws://{target}{path}" + (f"?{query}" if query else ""),
+                                 subprotocols=offered or None,  # type: ignore[arg-type]
+                                 max_size=None, ping_interval=None, open_timeout=10)
+    except InvalidStatus as e:
+        body = e.response.body or b""
+        try:
+            status = orjson.loads(body)
+            await deny(errors.StatusError(e.response.status_code, status.get("reason", ""), status.get("message", "")))
+        except ValueError:
+            await deny(_kubelet_error(e.response.status_code, body.decode(errors="replace")))
+        return
+    except (OSError, TimeoutError, WebSocketException) as e:
+        await deny(errors.internal(f"error dialing the kubelet at {target}: {e}"))
+        return
+    await ws.accept(subprotocol=SPDY_TUNNEL if upstream.subprotocol == SPDY_TUNNEL_ALIAS else upstream.subprotocol)
+
+    async def down() -> None:
+        async for msg in upstream:
+            if isinstance(msg, bytes):
+                await ws.send_bytes(msg)
+            else:
+                await ws.send_text(msg)
+
+    async def up() -> None:
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+            if msg.get("bytes") is not None:
+                await upstream.send(msg["bytes"])
+            elif msg.get("text") is not None:
+                await upstream.send(msg["text"])
+
+    tasks = [asyncio.create_task(down()), asyncio.create_task(up())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await upstream.close()
+        with contextlib.suppress(Exception):
+            await ws.close()

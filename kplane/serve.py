@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 import yaml
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from apiserver.app import APIServer, Config, create_app
 
@@ -46,6 +47,17 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class WebSocketsProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O websockets protocol, leaving Sec-WebSocket-Protocol to the app: the websockets
+    library rejects offers that are not HTTP tokens, such as kubectl port-forward's
+    ``SPDY/3.1+portforward.k8s.io``; uvicorn itself hands the offers to the app and answers with the one
+    the app accepts."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn.process_subprotocol = lambda headers: None  # type: ignore[method-assign]
+
+
 class _Server(uvicorn.Server):
     """Tells the API server it is shutting down before uvicorn waits for open connections,
     so watch streams end at once instead of holding shutdown."""
@@ -69,7 +81,7 @@ async def serve(config: Config, *, host: str, port: int, kubeconfig_path: Path |
     api = APIServer(config)
     app = create_app(server=api)
     server = _Server(uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False,
-                                    timeout_graceful_shutdown=5, ws="none"))
+                                    timeout_graceful_shutdown=5, ws=WebSocketsProtocol))
     server.api = api
 
     async def announce() -> None:
