@@ -58,6 +58,9 @@ async def subresource_handler(server: APIServer, request: Request, ri: RequestIn
         return await _finalize(server, request, ri, store, out)
     if ri.subresource == "eviction":
         return await _eviction(server, request, ri, store, out)
+    if ri.subresource == "token":
+        # as an upstream API server without a service-account issuer: the endpoint is not installed
+        raise errors.not_found_path()
     raise errors.StatusError(501, "NotImplemented", f"{info.plural}/{ri.subresource} is not implemented yet")
 
 
