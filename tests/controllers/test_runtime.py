@@ -122,3 +122,33 @@ def test_controller_manager_metrics(apiserver: ServerProcess) -> None:
         assert 'workqueue_work_duration_seconds_count{name="serviceaccount"}' in text
     finally:
         cm.stop()
+
+
+def test_two_controller_managers_one_leader(apiserver: ServerProcess) -> None:
+    """Two `kplane controller-manager` processes: one holds the Lease; kill -9 it and the other takes over
+    within the lease duration (15 s)."""
+    from tests.cluster import ComponentProcess, wait_for
+
+    lease_url = f"{apiserver.url}/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager"
+
+    def holder() -> str:
+        r = httpx.get(lease_url)
+        return str(r.json()["spec"]["holderIdentity"]) if r.status_code == 200 else ""
+
+    managers = [ComponentProcess(apiserver, "controller-manager", "--controllers", "serviceaccount",
+                                 "--metrics-port", "-1", "--log-level", "info", log_name=f"cm-le-{i}").start()
+                for i in range(2)]
+    try:
+        first = wait_for(holder, timeout=30, message="a lease holder")
+        pids = {str(m.proc.pid): m for m in managers if m.proc is not None}
+        leader = next(m for pid, m in pids.items() if f"_{pid}_" in first)
+        other = next(m for m in managers if m is not leader)
+        # the standby does not act: only the leader logged that it is running controllers
+        wait_for(lambda: "became leader" in leader.log(), timeout=20)
+        assert "became leader" not in other.log()
+        leader.kill()
+        second = wait_for(lambda: (h := holder()) != first and h, timeout=30, message="a new lease holder")
+        assert other.proc is not None and f"_{other.proc.pid}_" in second
+    finally:
+        for m in managers:
+            m.stop()
