@@ -20,6 +20,12 @@ work_duration = Histogram("workqueue_work_duration_seconds", "How long in second
                           "workqueue takes.", ["name"], buckets=BUCKETS)
 
 
+schedule_attempts = Counter("scheduler_schedule_attempts_total", "Number of attempts to schedule pods, by the "
+                            "result. 'unschedulable' means a pod could not be scheduled, while 'error' means an "
+                            "internal scheduler problem.", ["result", "profile"])
+kubelet_running_pods = Gauge("kubelet_running_pods", "Number of pods that have a running pod sandbox")
+
+
 def serve(port: int, address: str = "127.0.0.1") -> int:
     """Serve /metrics on ``address:port`` (0 picks a free port) in a thread; returns the port."""
     server, _ = start_http_server(port, addr=address, registry=REGISTRY)

@@ -77,11 +77,7 @@ def _run_controller_manager(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     names = None if args.controllers in ("*", "") else args.controllers.split(",")
-    if args.metrics_port >= 0:
-        from controllers import metrics
-
-        port = metrics.serve(args.metrics_port)
-        print(f"controller-manager /metrics on http://127.0.0.1:{port}/metrics", file=sys.stderr, flush=True)
+    _serve_metrics(args, "controller-manager")
     try:
         run_async(manager.main(args.kubeconfig, names=names, leader_elect=args.leader_elect == "true",
                                  options={"root_ca_file": args.root_ca_file,
@@ -91,10 +87,24 @@ def _run_controller_manager(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_metrics(args: argparse.Namespace, component: str) -> None:
+    if args.metrics_port >= 0:
+        from controllers import metrics
+
+        port = metrics.serve(args.metrics_port)
+        print(f"{component} /metrics on http://127.0.0.1:{port}/metrics", file=sys.stderr, flush=True)
+
+
+def _metrics_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics-port", type=int, default=0,
+                   help="serve Prometheus /metrics on 127.0.0.1:PORT (0 picks a free port, -1 disables)")
+
+
 def _run_kubelet(args: argparse.Namespace) -> int:
     from kubelet import agent
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _serve_metrics(args, "kubelet")
     data_dir = (args.data_dir or DEFAULT_DATA_DIR / "kubelet" / args.node_name).expanduser()
     try:
         run_async(agent.main(args.kubeconfig, node_name=args.node_name, nodes=args.nodes, runtime=args.runtime,
@@ -129,6 +139,7 @@ def _run_scheduler(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.log_level.lower() != "debug":
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per binding otherwise
+    _serve_metrics(args, "scheduler")
     try:
         run_async(scheduler.main(args.kubeconfig, leader_elect=args.leader_elect == "true",
                                    config_path=args.config or None))
@@ -166,13 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     cm.add_argument("--log-level", default="warning")
     cm.add_argument("--root-ca-file", default="", help="the cluster CA published as kube-root-ca.crt "
                     "(default: <data-dir>/pki/ca.crt of a local kplane)")
-    cm.add_argument("--metrics-port", type=int, default=0,
-                    help="serve Prometheus /metrics on 127.0.0.1:PORT (0 picks a free port, -1 disables)")
+    _metrics_arg(cm)
     cm.add_argument("--node-monitor-grace-period", type=float, default=40.0,
                     help="seconds without a node heartbeat before the node is marked Unknown")
     kl = sub.add_parser("kubelet", help="run a node agent (register a Node, run its pods)")
     _kubelet_args(kl)
+    _metrics_arg(kl)
     sch = sub.add_parser("scheduler", help="run the scheduler (assigns pending pods to nodes)")
+    _metrics_arg(sch)
     sch.add_argument("--kubeconfig", required=True)
     sch.add_argument("--leader-elect", default="true", choices=["true", "false"])
     sch.add_argument("--config", default="", help="a KubeSchedulerConfiguration file (profiles, plugin args)")

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from controllers import metrics
 from controllers.client import ApiError, Client, Credentials, load_kubeconfig, path_for
 from controllers.runtime import Informer
 
@@ -65,6 +66,7 @@ class NodeAgent:
         self.workers: dict[str, PodWorker] = {}  # uid -> worker
         self._by_key: dict[str, str] = {}  # namespace/name -> uid
         self._all = workers_by_uid
+        metrics.kubelet_running_pods.set_function(lambda: len(workers_by_uid))
         self.node_uid = ""
         self.registered = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []

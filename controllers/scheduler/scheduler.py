@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from .. import metrics
 from ..client import ApiError, Client, path_for
 from ..events import EventRecorder
 from ..leaderelection import LeaderElector
@@ -202,6 +203,7 @@ class Scheduler:
         if previous is not None:
             with contextlib.suppress(Exception):
                 await previous
+        metrics.schedule_attempts.labels("unschedulable", profile.name).inc()
         await self.recorders[profile.name].record(pod, "Warning", "FailedScheduling", message)
         status = pod.get("status") or {}
         old = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), None)
@@ -247,10 +249,12 @@ class Scheduler:
             if current is None or assigned(current) or (isinstance(e, ApiError) and e.not_found):
                 return
             log.warning("binding %s to %s failed: %s", key, node, e)
+            metrics.schedule_attempts.labels("error", profile.name).inc()
             self._failed(qpi, profile, "SchedulerError", f"binding rejected: {e}", set(), error=True)
             return
         self.cache.finish_binding(key)
         self.scheduled += 1
+        metrics.schedule_attempts.labels("scheduled", profile.name).inc()
         if pi.nominated_node:
             await self._patch_status(pi.pod, {"status": {"nominatedNodeName": None}})
         await self.recorders[profile.name].record(pi.pod, "Normal", "Scheduled",
