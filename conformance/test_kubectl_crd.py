@@ -14,7 +14,8 @@ def test_crontab_lifecycle(kubectl: Kubectl, tmp_path: Path) -> None:
     # a group of its own per run, so the two kubectl runs do not share the CRD
     suffix = uuid.uuid4().hex[:6]
     group = f"stable{suffix}.example.com"
-    crd = (MANIFESTS / "crontab-crd.yaml").read_text().replace("stable.example.com", group)
+    crd = (MANIFESTS / "crontab-crd.yaml").read_text().replace("stable.example.com", group).replace(
+        "    - ct\n", f"    - ct{suffix}\n")
     cr = (MANIFESTS / "my-crontab.yaml").read_text().replace("stable.example.com", group)
     (tmp_path / "crd.yaml").write_text(crd)
     (tmp_path / "cr.yaml").write_text(cr)
@@ -25,6 +26,8 @@ def test_crontab_lifecycle(kubectl: Kubectl, tmp_path: Path) -> None:
     rows = [line.split() for line in kubectl("get", f"crontabs.{group}").stdout.splitlines()]
     assert rows[0] == ["NAME", "SPEC", "REPLICAS", "AGE"]
     assert rows[1][:6] == ["my-new-cron-object", "*", "*", "*", "*", "*/5"] and rows[1][6] == "1"
+    short = kubectl("get", f"ct{suffix}").stdout.splitlines()
+    assert short[0].split() == ["NAME", "SPEC", "REPLICAS", "AGE"] and short[1].startswith("my-new-cron-object")
     explain = kubectl("explain", f"crontabs.{group}.spec").stdout
     assert "cronSpec\t<string>" in explain and "The cron schedule." in explain
     kubectl("patch", f"crontabs.{group}", "my-new-cron-object", "--type=merge", "-p", '{"spec":{"image":"v2"}}')

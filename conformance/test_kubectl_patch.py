@@ -95,3 +95,21 @@ def test_server_side_apply_conflicts_and_force(kubectl: Kubectl, tmp_path: Path)
     assert d["spec"]["replicas"] == 5
     managers = {(m["manager"], m["operation"]) for m in d["metadata"]["managedFields"]}
     assert {("kubectl", "Apply"), ("other", "Apply")} <= managers
+
+
+def test_edit_patches_what_the_editor_changed(kubectl: Kubectl, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    ns = new_ns(kubectl)
+    kubectl("-n", ns, "apply", "-f", V1)
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/image: nginx:1.26/image: nginx:edited/' \"$1\"\n")
+    editor.chmod(0o755)
+    env = {**os.environ, "KUBECONFIG": str(kubectl.server.kubeconfig), "KUBE_EDITOR": str(editor),
+           "HOME": str(tmp_path)}
+    r = subprocess.run([kubectl.binary, "-n", ns, "edit", "deploy", "web"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "deployment.apps/web edited" in r.stdout
+    assert deployment(kubectl, ns)["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:edited"

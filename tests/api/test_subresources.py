@@ -132,3 +132,15 @@ def test_dry_run_create_of_existing_is_already_exists(http: httpx.Client, namesp
     http.post(url, json={"metadata": {"name": "there"}})
     r = http.post(url, params={"dryRun": "All"}, json={"metadata": {"name": "there"}})
     assert r.status_code == 409 and r.json()["reason"] == "AlreadyExists"
+
+
+def test_dry_run_update_and_deletecollection(http: httpx.Client, namespace: str) -> None:
+    url = f"/api/v1/namespaces/{namespace}/configmaps"
+    obj = http.post(url, json={"metadata": {"name": "keep", "labels": {"k": "v"}}, "data": {"a": "1"}}).json()
+    obj["data"] = {"a": "2"}
+    r = http.put(f"{url}/keep", params={"dryRun": "All"}, json=obj)
+    assert r.status_code == 200 and r.json()["data"] == {"a": "2"}
+    assert http.get(f"{url}/keep").json()["data"] == {"a": "1"}
+    r = http.delete(url, params={"dryRun": "All", "labelSelector": "k=v"})
+    assert r.status_code == 200 and [i["metadata"]["name"] for i in r.json()["items"]] == ["keep"]
+    assert http.get(f"{url}/keep").status_code == 200
