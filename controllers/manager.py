@@ -28,6 +28,7 @@ CONTROLLERS: dict[str, tuple[str, str]] = {
     "replicationcontroller": ("controllers.replicaset", "ReplicationControllerController"),
     "endpoints": ("controllers.endpoints", "EndpointsController"),
     "endpointslice": ("controllers.endpoints", "EndpointSliceController"),
+    "endpointslicemirroring": ("controllers.endpointslicemirroring", "EndpointSliceMirroringController"),
     "nodelifecycle": ("controllers.nodelifecycle", "NodeLifecycleController"),
 }
 
