@@ -199,6 +199,12 @@ class SchedulingQueue:
             if self._where.get(qpi.key) == UNSCHEDULABLE and should_move(qpi):
                 self._activate(qpi)
                 moved += 1
+        # a pod being scheduled right now decided on the world before this event: if it comes back
+        # unschedulable, it must retry rather than park (upstream's moveRequestCycle)
+        for key, where in self._where.items():
+            in_flight = self._infos.get(key) if where == IN_FLIGHT else None
+            if in_flight is not None:
+                in_flight.updated_in_flight = True
         return moved
 
     def parked(self) -> list[QueuedPodInfo]:
