@@ -17,6 +17,7 @@ from typing import Any
 
 from schemas.crd._go import as_obj, is_int
 from schemas.crd.jsonpath import JSONPath, JSONPathError, go_sprint, print_value
+from schemas.duration import human_duration
 
 __all__ = ["printer_columns", "column_definitions", "row_cells", "TableConvertor", "field_value", "nested_field",
            "human_duration", "NAME_DESCRIPTION", "CREATION_TIMESTAMP_DESCRIPTION"]
@@ -148,37 +149,6 @@ def _age(value: str, now: datetime | float | None) -> str:
     return human_duration(current - t)
 
 
-def human_duration(d: float | int | timedelta) -> str:
-    """apimachinery's duration.HumanDuration (two significant units: ``5s``, ``2m3s``, ``7h59m``, ``3y120d``)."""
-    total = d.total_seconds() if isinstance(d, timedelta) else float(d)
-    seconds = int(total)  # Go truncates toward zero
-    if seconds < -1:
-        return "<invalid>"
-    if seconds < 0:
-        return "0s"
-    if seconds < 60 * 2:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 10:
-        s = seconds % 60
-        return f"{minutes}m" if s == 0 else f"{minutes}m{s}s"
-    if minutes < 60 * 3:
-        return f"{minutes}m"
-    hours = seconds // 3600
-    if hours < 8:
-        m = minutes % 60
-        return f"{hours}h" if m == 0 else f"{hours}h{m}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        h = hours % 24
-        return f"{hours // 24}d" if h == 0 else f"{hours // 24}d{h}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        dy = (hours // 24) % 365
-        return f"{hours // 24 // 365}y" if dy == 0 else f"{hours // 24 // 365}y{dy}d"
-    return f"{hours // 24 // 365}y"
 
 
 def field_value(obj: Obj, json_path: str) -> str | None:
