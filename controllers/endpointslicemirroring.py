@@ -65,7 +65,7 @@ class EndpointSliceMirroringController(Controller):
         self.endpoints = self.informers.get("", "v1", "endpoints")
         self.services = self.informers.get("", "v1", "services")
         self.slices = self.informers.get("discovery.k8s.io", "v1", "endpointslices")
-        self.slices.add_indexer("service", lambda o: [
+        self.slices.add_indexer("mirrored-service", lambda o: [
             f"{o['metadata'].get('namespace', '')}/{(o['metadata'].get('labels') or {}).get(SERVICE_NAME, '')}"]
             if (o["metadata"].get("labels") or {}).get(MANAGED_BY) == MIRRORING else [])
         self.endpoints.add_handlers(on_add=self.enqueue, on_update=lambda _o, n: self.enqueue(n),
@@ -77,7 +77,7 @@ class EndpointSliceMirroringController(Controller):
         namespace, name = split_key(key)
         endpoints = self.endpoints.get(key)
         service = self.services.get(key)
-        existing = self.slices.by_index("service", key)
+        existing = self.slices.by_index("mirrored-service", key)
         mirror = (endpoints is not None and service is not None
                   and not (service.get("spec") or {}).get("selector")
                   and (endpoints["metadata"].get("labels") or {}).get(SKIP_MIRROR) != "true")

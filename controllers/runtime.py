@@ -86,6 +86,9 @@ class Informer:
             self._on_delete.append(on_delete)
 
     def add_indexer(self, name: str, fn: Indexer) -> None:
+        """Informers are shared between controllers: an index name is claimed once."""
+        if name in self._indexers and self._indexers[name] is not fn:
+            raise ValueError(f"informer {self.plural}: index {name!r} is already defined")
         self._indexers[name] = fn
         for key, obj in self.store.items():
             for value in fn(obj):
