@@ -16,7 +16,8 @@ def scrape(component: ComponentProcess, needle: str) -> str:
                     timeout=30, message=f"{needle} in {component.command}'s metrics")
 
 
-def test_scheduler_and_kubelet_metrics(apiserver: ServerProcess) -> None:
+def test_scheduler_and_kubelet_metrics() -> None:
+    apiserver = ServerProcess().start()  # its own server: no pending pods left by other tests
     kubelet = ComponentProcess(apiserver, "kubelet", "--node-name", "metrics-node", "--runtime", "simulated",
                                "--data-dir", str(apiserver.data_dir / "kubelet-metrics"), log_name="kubelet-m").start()
     scheduler = ComponentProcess(apiserver, "scheduler", "--leader-elect", "false", log_name="sched-m").start()
@@ -32,4 +33,4 @@ def test_scheduler_and_kubelet_metrics(apiserver: ServerProcess) -> None:
     finally:
         scheduler.stop()
         kubelet.stop()
-        httpx.delete(f"{apiserver.url}/api/v1/namespaces/default/pods/metrics-pod", params={"gracePeriodSeconds": "0"})
+        apiserver.stop()
