@@ -86,11 +86,17 @@ class Cluster:
             "controller-manager", *kc, "--root-ca-file", str(data_dir / "pki" / "ca.crt")],
             logs / "controller-manager.log"))
         self.components.append(Component("scheduler", ["scheduler", *kc], logs / "scheduler.log"))
-        for i in range(nodes):
-            name = f"kplane-node-{i + 1}" if nodes > 1 else "kplane-node"
-            self.components.append(Component(f"kubelet-{name}", [
-                "kubelet", *kc, "--node-name", name, "--runtime", runtime,
-                "--data-dir", str(data_dir / "kubelet" / name)], logs / f"kubelet-{name}.log"))
+        if runtime == "simulated" and nodes > 1:
+            # simulated nodes are cheap: one kubelet process carries them all (kplane-node-0 ...)
+            self.components.append(Component("kubelet-simulated", [
+                "kubelet", *kc, "--node-name", "kplane-node", "--nodes", str(nodes), "--runtime", runtime,
+                "--data-dir", str(data_dir / "kubelet")], logs / "kubelet-simulated.log"))
+        else:
+            for i in range(nodes):
+                name = f"kplane-node-{i + 1}" if nodes > 1 else "kplane-node"
+                self.components.append(Component(f"kubelet-{name}", [
+                    "kubelet", *kc, "--node-name", name, "--runtime", runtime,
+                    "--data-dir", str(data_dir / "kubelet" / name)], logs / f"kubelet-{name}.log"))
         self.node_count = nodes
 
     def server_url(self) -> str:
