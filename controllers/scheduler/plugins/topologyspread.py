@@ -243,7 +243,9 @@ class PodTopologySpread(Plugin):
             size = len(nodes) - len(st.ignored) if c.key == HOSTNAME else sizes[i]
             st.weights.append(math.log(size + 2))
         for node in self.handle.nodes():
-            if require_all and not all(c.key in node.labels for c in constraints):
+            # as upstream: only nodes carrying every topology key count (nodes without a zone label add
+            # nothing to a zone constraint, whatever the policy), which also keeps this loop cheap
+            if not all(c.key in node.labels for c in constraints):
                 continue
             for i, c in enumerate(constraints):
                 if c.key == HOSTNAME or not c.includes(pod, node):
