@@ -36,32 +36,6 @@ GROUP = "apiextensions.k8s.io"
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 
 
-def json_path_value(obj: Any, path: str) -> Any:
-    """A simple JSONPath (``.spec.replicas``, ``{.status.x}``, ``.a[0].b``) -> value or None."""
-    path = path.strip()
-    if path.startswith("{") and path.endswith("}"):
-        path = path[1:-1]
-    cur = obj
-    for part in path.lstrip(".").split("."):
-        if not part:
-            continue
-        index = None
-        if part.endswith("]") and "[" in part:
-            part, idx = part[:-1].split("[", 1)
-            index = int(idx) if idx.lstrip("-").isdigit() else None
-        if part:
-            if not isinstance(cur, dict):
-                return None
-            cur = cur.get(part)
-        if index is not None:
-            if not isinstance(cur, list) or not -len(cur) <= index < len(cur):
-                return None
-            cur = cur[index]
-        if cur is None:
-            return None
-    return cur
-
-
 class CustomResourceStrategy(Strategy):
     """Validation comes from the version's schema, through the Store's validator (admission.validate)."""
 
@@ -97,11 +71,11 @@ class CustomResourceStrategy(Strategy):
     def field_attrs(self, obj: Obj) -> dict[str, str]:
         out = {}
         for path in self.selectable:
-            value = json_path_value(obj, path)
-            if value is not None:
-                out[path.lstrip(".")] = value if isinstance(value, str) else orjson.dumps(value).decode()
-            else:
-                out[path.lstrip(".")] = ""
+            try:
+                value = crdschema.field_value(obj, path)
+            except ValueError:
+                value = None
+            out[path.lstrip(".")] = value or ""
         return out
 
 

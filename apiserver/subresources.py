@@ -13,8 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket
 
+from schemas.crd import nested_field
+
 from . import errors
-from .crd import CustomResourceStrategy, json_path_value
+from .crd import CustomResourceStrategy
 from .handlers import dry_run, respond
 from .negotiation import Output
 from .patch import patch_handler
@@ -97,16 +99,21 @@ def _scale_paths(store: Store) -> tuple[str, str, str] | None:
     return None
 
 
+def _path_value(obj: Obj, path: str) -> Any:
+    value, found, _ = nested_field(obj, path)
+    return value if found else None
+
+
 def _custom_scale(obj: Obj, paths: tuple[str, str, str], api_version: str) -> Obj:
     meta = obj["metadata"]
-    status: Obj = {"replicas": json_path_value(obj, paths[1]) or 0}
-    selector = json_path_value(obj, paths[2]) if paths[2] else None
+    status: Obj = {"replicas": _path_value(obj, paths[1]) or 0}
+    selector = _path_value(obj, paths[2]) if paths[2] else None
     if selector:
         status["selector"] = selector
     return {"kind": "Scale", "apiVersion": "autoscaling/v1",
             "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
                          if k in meta},
-            "spec": {"replicas": json_path_value(obj, paths[0]) or 0}, "status": status}
+            "spec": {"replicas": _path_value(obj, paths[0]) or 0}, "status": status}
 
 
 def _set_path(obj: Obj, path: str, value: Any) -> None:
