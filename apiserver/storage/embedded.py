@@ -3,6 +3,13 @@
 Every write appends one row whose id is the new revision (a kine-shaped log); reads pick the newest row
 per key at or below a revision; compaction drops superseded rows. All database work runs on one
 dedicated thread with one connection, so writes are serialized and the event loop never blocks.
+
+Group commit: writes wait in a queue; the database thread takes everything queued (up to
+``_MAX_BATCH``) and applies it in one transaction, each write still its own compare-and-swap against the
+state left by the writes before it, in queue order. One COMMIT (one fsync with synchronous=FULL) then
+makes the batch durable, and only after it does any write of the batch get its result. A write that
+fails on its own (an SQLite error, a key SQLite cannot encode) gets a StorageError and is rolled back to
+its savepoint, its batch-mates go on; a failed COMMIT fails the whole batch.
 """
 
 from __future__ import annotations
@@ -10,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,7 +78,24 @@ _EVENTS = (
 )
 _SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 _WATCH_BATCH = 500
+_MAX_BATCH = 256  # writes per group-commit transaction
 _NO_END = "\U0010ffff" * 2  # above every key we store (keys never start with U+10FFFF)
+
+
+@dataclass(slots=True)
+class _Write:
+    """A queued write. ``expected`` None = create; for delete 0 means any revision."""
+
+    key: str
+    value: bytes
+    expected: int | None
+    delete: bool
+    future: asyncio.Future[WriteResult]
+
+
+_Outcome = WriteResult | BaseException
+_Batch = list[_Write]  # ("list" is a method name inside SQLiteBackend)
+_Outcomes = list[_Outcome]
 
 
 def _prefix_end(prefix: str) -> str:
@@ -108,6 +134,10 @@ class SQLiteBackend:
         self._changed = asyncio.Event()
         self._closed = False
         self._compactor: asyncio.Task[None] | None = None
+        # the group-commit queue: appended on the loop, taken on the database thread
+        self._queue: list[_Write] = []
+        self._queue_lock = threading.Lock()
+        self._flush_scheduled = False  # a _flush job is submitted and has not yet taken the queue
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -128,11 +158,6 @@ class SQLiteBackend:
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
-
-    def _notify_threadsafe(self) -> None:
-        if self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                self._loop.call_soon_threadsafe(self._notify)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -178,10 +203,17 @@ class SQLiteBackend:
         self._closed = True
         self._notify()
         try:
+            # queued behind any _flush job already submitted: writes taken by one are committed first
             await asyncio.get_running_loop().run_in_executor(executor, self._close_conn)
         finally:
             executor.shutdown(wait=False)
             self._executor = None
+            with self._queue_lock:
+                left, self._queue = self._queue, []
+                self._flush_scheduled = False
+            for w in left:
+                if not w.future.done():
+                    w.future.set_exception(StorageError("sqlite backend is closed"))
 
     def _close_conn(self) -> None:
         if self._conn is not None:
@@ -233,51 +265,121 @@ class SQLiteBackend:
     # --- writes ---------------------------------------------------------------------------------
 
     async def create(self, key: str, value: bytes) -> WriteResult:
-        return await self._run(self._write, key, value, None, False)
+        return await self._submit(key, value, None, False)
 
     async def update(self, key: str, value: bytes, *, expected_revision: int) -> WriteResult:
-        return await self._run(self._write, key, value, expected_revision, False)
+        return await self._submit(key, value, expected_revision, False)
 
     async def delete(self, key: str, *, expected_revision: int) -> WriteResult:
-        return await self._run(self._write, key, b"", expected_revision, True)
+        return await self._submit(key, b"", expected_revision, True)
 
-    def _write(self, key: str, value: bytes, expected: int | None, delete: bool) -> WriteResult:
-        """One transaction: compare against the key's newest row, then append a row.
+    async def _submit(self, key: str, value: bytes, expected: int | None, delete: bool) -> WriteResult:
+        executor = self._executor
+        if executor is None or self._closed:
+            raise StorageError("sqlite backend is not open")
+        future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        with self._queue_lock:
+            self._queue.append(_Write(key, value, expected, delete, future))
+            submit = not self._flush_scheduled
+            self._flush_scheduled = True
+        if submit:
+            executor.submit(self._flush)
+        # not shielded: a cancelled caller's write may still be committed (as with any store)
+        return await future
 
-        ``expected`` None = create; for delete 0 means any revision."""
+    def _flush(self) -> None:
+        """On the database thread: commit one batch from the queue; resubmit itself while more wait
+        (a job per batch, so reads queued meanwhile get their turn between batches)."""
+        with self._queue_lock:
+            batch = self._queue[:_MAX_BATCH]
+            del self._queue[:_MAX_BATCH]
+            more = bool(self._queue)
+            self._flush_scheduled = more
+        if more and self._executor is not None:
+            try:
+                self._executor.submit(self._flush)
+            except RuntimeError:  # shut down: close() fails what is left
+                pass
+        if not batch:
+            return
+        outcomes: _Outcomes
+        try:
+            outcomes = self._commit_batch(batch)
+        except BaseException as e:  # handed to every waiter: none of them was acknowledged
+            err: BaseException = e
+            if isinstance(e, sqlite3.Error):
+                err = StorageError(f"sqlite: {e}")
+            outcomes = [err] * len(batch)
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                self._loop.call_soon_threadsafe(self._resolve, batch, outcomes)
+
+    def _resolve(self, batch: _Batch, outcomes: _Outcomes) -> None:
+        """On the loop: one wake-up per batch hands every write its result, then watchers are told."""
+        for w, outcome in zip(batch, outcomes, strict=True):
+            if w.future.done():  # the caller was cancelled
+                continue
+            if isinstance(outcome, BaseException):
+                w.future.set_exception(outcome)
+            else:
+                w.future.set_result(outcome)
+        self._notify()
+
+    def _commit_batch(self, batch: _Batch) -> _Outcomes:
+        """One transaction for the whole batch; ``self._rev`` moves only once it is committed."""
         db = self._db()
+        rev = self._rev
+        outcomes: _Outcomes = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            row = db.execute(_LATEST, (key,)).fetchone()
-            prev_id = 0 if row is None else int(row[0])
-            current = None if row is None or row[1] else KeyValue(key, row[3], row[2], row[0])
-            if expected is None:
-                ok = current is None
-            else:
-                ok = current is not None and (
-                    current.mod_revision == expected or (delete and expected == 0)
-                )
-            if not ok:
-                db.execute("ROLLBACK")
-                return WriteResult(False, self._rev, current)
-            if current is None:  # create
-                cur = db.execute(_INSERT, (key, 1, 0, 0, prev_id, value, None))
-                rev = int(cur.lastrowid or 0)
-                db.execute("UPDATE kine SET create_revision = ? WHERE id = ?", (rev, rev))
-            else:
-                cur = db.execute(
-                    _INSERT,
-                    (key, 0, int(delete), current.create_revision, prev_id, value, current.value),
-                )
-                rev = int(cur.lastrowid or 0)
+            for w in batch:
+                try:
+                    result = self._apply(db, w, rev)
+                except Exception as e:  # this write alone fails (e.g. a key SQLite cannot encode)
+                    outcomes.append(StorageError(f"sqlite: {e}" if isinstance(e, sqlite3.Error)
+                                                 else f"sqlite: {type(e).__name__}: {e}"))
+                    continue
+                rev = max(rev, result.revision)
+                outcomes.append(result)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
         self._rev = rev
-        self._notify_threadsafe()
-        return WriteResult(True, rev, current if delete else None)
+        return outcomes
+
+    def _apply(self, db: sqlite3.Connection, w: _Write, rev: int) -> WriteResult:
+        """One compare-and-swap inside the batch's transaction: compare against the key's newest row
+        (written by an earlier batch-mate or before), then append a row under a savepoint of its own."""
+        key = w.key
+        row = db.execute(_LATEST, (key,)).fetchone()
+        prev_id = 0 if row is None else int(row[0])
+        current = None if row is None or row[1] else KeyValue(key, row[3], row[2], row[0])
+        if w.expected is None:
+            ok = current is None
+        else:
+            ok = current is not None and (current.mod_revision == w.expected or (w.delete and w.expected == 0))
+        if not ok:
+            return WriteResult(False, rev, current)
+        db.execute("SAVEPOINT kplane_write")
+        try:
+            if current is None:  # create
+                cur = db.execute(_INSERT, (key, 1, 0, 0, prev_id, w.value, None))
+                new = int(cur.lastrowid or 0)
+                db.execute("UPDATE kine SET create_revision = ? WHERE id = ?", (new, new))
+            else:
+                cur = db.execute(
+                    _INSERT,
+                    (key, 0, int(w.delete), current.create_revision, prev_id, w.value, current.value),
+                )
+                new = int(cur.lastrowid or 0)
+        except BaseException:
+            db.execute("ROLLBACK TO kplane_write")
+            db.execute("RELEASE kplane_write")
+            raise
+        db.execute("RELEASE kplane_write")
+        return WriteResult(True, new, current if w.delete else None)
 
     # --- compaction -----------------------------------------------------------------------------
 

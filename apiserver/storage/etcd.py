@@ -3,13 +3,20 @@
 Every key is stored as ``key_prefix + key`` (like kube-apiserver's ``--etcd-prefix``); keys begin
 with "/". Writes are one transaction attempt each and are never retried: a retried write that had in
 fact succeeded would look like a conflict. Reads are retried by etcd3aio on transient errors.
+
+Watch streams are read off the request loop: each on a thread of its own, with gRPC's synchronous API
+on a channel of their own; the thread decodes the events and hands them over in batches, one
+``call_soon_threadsafe`` wake-up per batch (see :class:`_Feed`). Read on the request loop, a busy API
+server delayed watch delivery by seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -26,6 +33,8 @@ _T = TypeVar("_T")
 PAGE_SIZE = 500  # keys per range call: 500 x a few KiB stays far below gRPC's 4 MiB
 RPC_TIMEOUT = 30.0  # seconds, per unary call
 WATCH_RECONNECT_FOR = 60.0  # seconds of failed reconnects before a watch gives up
+WATCH_MAX_PENDING = 20_000  # events read but not yet taken by the consumer before the reader waits
+WATCH_THREAD_NAME = "kplane-etcd-watch"
 _EVENT_DELETE = 1  # mvccpb.Event.DELETE
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL)
 _CHANNEL_OPTIONS: list[tuple[str, str | int | bool]] = [
@@ -46,6 +55,96 @@ def _is_future(exc: BaseException) -> bool:
     return isinstance(exc, grpc.aio.AioRpcError) and "future revision" in (exc.details() or "")
 
 
+class _End:
+    """A watch ended because the backend closed or the consumer left."""
+
+
+_END = _End()
+_Ending = BaseException | _End | None
+
+
+class _Feed:
+    """One watch: its reader thread, and the hand-over from that thread to the consumer's loop.
+
+    The reader appends events and wakes the consumer with one ``call_soon_threadsafe`` per batch (none
+    while a wake-up is already on its way); the consumer takes everything pending at once. The reader
+    waits while more than WATCH_MAX_PENDING events are pending (gRPC flow control then holds etcd back).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._cond = threading.Condition()
+        self._events: list[Event] = []
+        self._end: _Ending = None
+        self._wake_sent = False
+        self._ready = asyncio.Event()
+        self._call: grpc.Future | None = None
+        self.cancelled = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def _wake(self) -> None:
+        self._ready.set()
+
+    def _send_wake(self) -> None:
+        """Holding the lock."""
+        if not self._wake_sent:
+            self._wake_sent = True
+            try:
+                self._loop.call_soon_threadsafe(self._wake)
+            except RuntimeError:  # the consumer's loop is closed: nobody is listening
+                pass
+
+    # -- reader side (the watch thread) --------------------------------------------------------
+
+    def push(self, events: list[Event]) -> None:
+        with self._cond:
+            self._events.extend(events)
+            self._send_wake()
+            # bounded: after 60 s of a stalled consumer, read on (memory over a stuck watch)
+            for _ in range(600):
+                if len(self._events) <= WATCH_MAX_PENDING or self.cancelled.is_set():
+                    break
+                self._cond.wait(0.1)
+
+    def finish(self, end: BaseException | _End) -> None:
+        """No more events after those pending; the first ending given wins (either side may call)."""
+        with self._cond:
+            if self._end is None:
+                self._end = end
+                self._send_wake()
+
+    def set_call(self, call: grpc.Future | None) -> None:
+        with self._cond:
+            self._call = call
+        if call is not None and self.cancelled.is_set():
+            call.cancel()
+
+    # -- consumer side (the event loop) --------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop the reader (thread-safe): its stream is cancelled, it ends at its next step."""
+        self.cancelled.set()
+        with self._cond:
+            call = self._call
+            self._cond.notify_all()
+        if call is not None:
+            call.cancel()
+
+    async def take(self) -> tuple[list[Event], _Ending]:
+        """Every pending event, and (with the last of them) how the watch ended."""
+        while True:
+            self._ready.clear()
+            with self._cond:
+                events, self._events = self._events, []
+                end = self._end
+                self._wake_sent = False
+                if len(events) > WATCH_MAX_PENDING:
+                    self._cond.notify_all()
+            if events or end is not None:
+                return events, end
+            await self._ready.wait()
+
+
 class EtcdBackend:
     def __init__(self, endpoints: list[str], *, key_prefix: str = "") -> None:
         if not endpoints:
@@ -59,7 +158,11 @@ class EtcdBackend:
         self._channel: grpc.aio.Channel | None = None
         self._kv: KVService | None = None
         self._watch_stub: Any = None
-        self._calls: set[grpc.aio.StreamStreamCall[Any, Any]] = set()
+        # watch streams: one thread each, on a synchronous gRPC channel of their own (a thread waits
+        # for the next message in gRPC's C core, without the GIL; no second event loop is involved)
+        self._watch_channel: grpc.Channel | None = None
+        self._feeds: set[_Feed] = set()
+        self._watch_threads = itertools.count(1)
         self._compacted = 0
         self._closed = False
 
@@ -80,8 +183,18 @@ class EtcdBackend:
 
     async def close(self) -> None:
         self._closed = True
-        for call in list(self._calls):
-            call.cancel()
+        feeds = list(self._feeds)
+        for feed in feeds:
+            feed.finish(_END)
+            feed.cancel()
+        for feed in feeds:  # bounded: a cancelled stream ends its thread at once
+            for _ in range(2000):
+                if feed.thread is None or not feed.thread.is_alive():
+                    break
+                await asyncio.sleep(0.005)
+        if self._watch_channel is not None:
+            self._watch_channel.close()
+            self._watch_channel = None
         if self._channel is not None:
             await self._channel.close()
         self._channel = self._kv = self._watch_stub = None
@@ -248,47 +361,91 @@ class EtcdBackend:
     async def _watch(self, after: int) -> AsyncIterator[Event]:
         if after + 1 < self._compacted:
             raise Compacted(after + 1, self._compacted)
-        next_rev = after + 1
+        if self._closed:
+            return
+        if self._channel is None:
+            raise StorageError("etcd backend is not started (or closed)")
+        if self._watch_channel is None:
+            manager = ConnectionManager(self._endpoints)
+            manager.grpc_options.extend(_CHANNEL_OPTIONS)
+            self._watch_channel = grpc.insecure_channel(manager.target, options=manager.grpc_options)
+        stub = WatchStub(self._watch_channel)
+        feed = _Feed(asyncio.get_running_loop())
+        feed.thread = threading.Thread(
+            target=self._read, args=(stub, feed, after + 1), daemon=True,
+            name=f"{WATCH_THREAD_NAME}-{next(self._watch_threads)}",
+        )
+        self._feeds.add(feed)
+        feed.thread.start()
+        try:
+            while True:
+                events, end = await feed.take()
+                for event in events:
+                    yield event
+                if isinstance(end, _End):
+                    return
+                if isinstance(end, Compacted):
+                    self._note_compacted(end.compacted)
+                if end is not None:
+                    raise end
+        finally:
+            self._feeds.discard(feed)
+            feed.cancel()
+
+    def _read(self, stub: Any, feed: _Feed, next_rev: int) -> None:
+        """The watch thread: one stream from ``next_rev``, reconnecting from the last revision seen after
+        a broken stream; gives up after WATCH_RECONNECT_FOR seconds without a connection."""
         failing_since: float | None = None
         backoff = 0.05
-        while not self._closed:  # one pass per (re)connection; gives up after WATCH_RECONNECT_FOR
-            if self._watch_stub is None:
-                raise StorageError("etcd backend is not started (or closed)")
-            call = self._watch_stub.Watch()
-            self._calls.add(call)
-            try:
+        try:
+            while not feed.cancelled.is_set():  # one pass per (re)connection
                 create = WatchCreateRequest(
                     key=self._watch_key, range_end=self._watch_end, start_revision=next_rev, prev_kv=True
                 )
-                await call.write(WatchRequest(create_request=create))
-                while (resp := await call.read()) is not grpc.aio.EOF:
-                    failing_since, backoff = None, 0.05
-                    if resp.compact_revision:
-                        self._note_compacted(int(resp.compact_revision))
-                        raise Compacted(next_rev, int(resp.compact_revision))
-                    if resp.canceled:
-                        raise StorageError(f"etcd watch canceled: {resp.cancel_reason}")
-                    for ev in resp.events:
-                        event = self._event(ev)
-                        next_rev = event.revision + 1
-                        yield event
-            except grpc.aio.AioRpcError as exc:
-                if self._closed:
+                done = threading.Event()
+                call = stub.Watch(_watch_requests(WatchRequest(create_request=create), done, feed.cancelled))
+                feed.set_call(call)
+                try:
+                    for resp in call:
+                        failing_since, backoff = None, 0.05
+                        if resp.compact_revision:
+                            feed.finish(Compacted(next_rev, int(resp.compact_revision)))
+                            return
+                        if resp.canceled:
+                            feed.finish(StorageError(f"etcd watch canceled: {resp.cancel_reason}"))
+                            return
+                        if resp.events:
+                            events = [self._event(ev) for ev in resp.events]
+                            next_rev = events[-1].revision + 1
+                            feed.push(events)
+                except grpc.RpcError as exc:
+                    if feed.cancelled.is_set():
+                        return
+                    code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
+                    if code not in _RETRYABLE:
+                        details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+                        feed.finish(StorageError(f"etcd watch: {code.name}: {details}"))
+                        return
+                finally:
+                    done.set()
+                    feed.set_call(None)
+                    call.cancel()
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - failing_since > WATCH_RECONNECT_FOR:
+                    feed.finish(StorageError(f"etcd watch: no connection for {WATCH_RECONNECT_FOR:.0f}s"))
                     return
-                if exc.code() not in _RETRYABLE:
-                    raise StorageError(f"etcd watch: {exc.code().name}: {exc.details()}") from exc
-            except asyncio.CancelledError:
-                # close() cancels the stream; a cancellation of the consumer's own task propagates
-                task = asyncio.current_task()
-                if self._closed and (task is None or not task.cancelling()):
-                    return
-                raise
-            finally:
-                call.cancel()
-                self._calls.discard(call)
-            now = time.monotonic()
-            failing_since = failing_since or now
-            if now - failing_since > WATCH_RECONNECT_FOR:
-                raise StorageError(f"etcd watch: no connection for {WATCH_RECONNECT_FOR:.0f}s")
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 1.0)
+                feed.cancelled.wait(backoff)
+                backoff = min(backoff * 2, 1.0)
+        except Exception as exc:  # noqa: BLE001 - the consumer gets it instead of a silent hang
+            feed.finish(StorageError(f"etcd watch: {type(exc).__name__}: {exc}"))
+        finally:
+            feed.finish(_END)
+
+
+def _watch_requests(create: Any, done: threading.Event, cancelled: threading.Event) -> Iterator[Any]:
+    """The request side of one watch stream: the create request, then open until the stream ends
+    (gRPC reads this on a thread of its own; returning would half-close the stream)."""
+    yield create
+    while not done.wait(1.0) and not cancelled.is_set():
+        pass

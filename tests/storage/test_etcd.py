@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -173,3 +175,109 @@ async def test_close_ends_open_watches(etcd_server: EtcdServer) -> None:
     await asyncio.sleep(0.2)
     await backend.close()
     assert await asyncio.wait_for(task, 5) == []
+
+
+def _watch_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(etcd_module.WATCH_THREAD_NAME)]
+
+
+async def _until(pred: Callable[[], bool], seconds: float = 10.0) -> bool:
+    for _ in range(int(seconds / 0.02)):
+        if pred():
+            return True
+        await asyncio.sleep(0.02)
+    return pred()
+
+
+async def test_watch_threads_end_with_their_watch_and_on_close(
+    etcd_server: EtcdServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each watch reads on a thread of its own; leaving the watch (aclose, or a cancelled consumer)
+    ends that thread, and close() ends the rest: nothing is left behind, nothing is logged."""
+    before = set(threading.enumerate())
+    backend = EtcdBackend(etcd_server.endpoints, key_prefix="/etcd-test-threads")
+    await backend.start()
+    try:
+        start = await backend.current_revision()
+        first = backend.watch(after=start)
+        second = backend.watch(after=start)
+        created = await backend.create("/registry/configmaps/ns/a", b"1")
+        for it in (first, second):
+            ev = await asyncio.wait_for(it.__anext__(), 10)
+            assert ev.revision == created.revision
+        assert len(_watch_threads()) == 2
+        assert all(t.daemon for t in _watch_threads())
+        await first.aclose()  # type: ignore[attr-defined]
+        assert await _until(lambda: len(_watch_threads()) == 1)
+
+        got: list[Event] = []
+
+        async def consume() -> None:
+            async for ev in backend.watch(after=start):
+                got.append(ev)
+
+        task = asyncio.create_task(consume())
+        assert await _until(lambda: len(got) == 1)
+        assert len(_watch_threads()) == 2
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await _until(lambda: len(_watch_threads()) == 1)
+
+        third = backend.watch(after=start)
+        assert (await asyncio.wait_for(third.__anext__(), 10)).revision == created.revision
+    finally:
+        await backend.close()
+    assert _watch_threads() == []
+    # the open watches end cleanly after close
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(second.__anext__(), 5)
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(third.__anext__(), 5)
+    # gRPC's own helper threads of the watch channel go too
+    assert await _until(lambda: set(threading.enumerate()) <= before), set(threading.enumerate()) - before
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+async def test_slow_consumer_holds_the_reader_back_and_misses_nothing(
+    etcd: EtcdBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over WATCH_MAX_PENDING unread events the reader thread waits for the consumer; every event still
+    arrives, once, in revision order (one etcd response carries many events: creates in one gather)."""
+    monkeypatch.setattr(etcd_module, "WATCH_MAX_PENDING", 5)
+    start = await etcd.current_revision()
+    results = await asyncio.gather(*(etcd.create(f"/registry/configmaps/ns/k{i:03}", b"v") for i in range(200)))
+    it = etcd.watch(after=start)
+    seen: list[int] = []
+    for _ in range(200):
+        seen.append((await asyncio.wait_for(it.__anext__(), 10)).revision)
+        if len(seen) % 20 == 0:
+            await asyncio.sleep(0.01)  # let the reader run ahead and stop at the limit
+    live = await etcd.create("/registry/configmaps/ns/live", b"v")
+    assert (await asyncio.wait_for(it.__anext__(), 10)).revision == live.revision
+    await it.aclose()  # type: ignore[attr-defined]
+    assert seen == sorted(r.revision for r in results)
+
+
+async def test_watch_resumes_after_the_stream_breaks_without_gaps(
+    etcd_server: EtcdServer, etcd: EtcdBackend
+) -> None:
+    """etcd dies between two bursts of writes: the watch reconnects from the revision after the last
+    event it delivered, so the second burst (written before it reconnects) arrives whole and once."""
+    start = await etcd.current_revision()
+    it = etcd.watch(after=start)
+    before = [(await etcd.create(f"/registry/configmaps/ns/b{i}", b"1")).revision for i in range(5)]
+    got = [(await asyncio.wait_for(it.__anext__(), 10)).revision for _ in range(5)]
+    assert got == before
+    try:
+        await asyncio.to_thread(etcd_server.kill)
+        await asyncio.to_thread(etcd_server.start)
+        after = [await _create_retrying(etcd, f"/registry/configmaps/ns/a{i}", b"2") for i in range(5)]
+        got = [(await asyncio.wait_for(it.__anext__(), 20)).revision for _ in range(5)]
+        assert got == after
+        live = await etcd.create("/registry/configmaps/ns/live", b"3")
+        assert (await asyncio.wait_for(it.__anext__(), 10)).revision == live.revision
+    finally:
+        await it.aclose()  # type: ignore[attr-defined]
+        if not etcd_server.healthy():
+            await asyncio.to_thread(etcd_server.start)
