@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from schemas.fielderrors import FieldError, invalid, required
 from . import errors
 from .kinds import ResourceInfo
 from .storage import Backend, Compacted, FutureRevision, KeyValue, StorageError
+from .storage.cache import Index, WatchCache
 from .strategy import Strategy
 
 Obj = dict[str, Any]
@@ -34,8 +36,16 @@ _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 Validator = Callable[[ResourceInfo, Obj, Obj | None], list[FieldError]]
 
 
+_now_cache: tuple[int, str] = (-1, "")
+
+
 def now_rfc3339() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time to the second (RFC 3339, UTC), formatted once per second."""
+    global _now_cache
+    second = int(time.time())
+    if _now_cache[0] != second:
+        _now_cache = (second, dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _now_cache[1]
 
 
 def encode(obj: Obj) -> bytes:
@@ -99,6 +109,27 @@ def decode_continue(token: str) -> tuple[int, str]:
                                  '(version meta.k8s.io/v1)') from None
 
 
+CACHE_WAIT = 3.0  # upstream's blockTimeout: how long a read waits for the watch cache to catch up
+
+
+def parse_rv(raw: str) -> int:
+    try:
+        value = int(raw)
+        if value < 0:
+            raise ValueError
+        return value
+    except ValueError:
+        raise errors.bad_request(f"invalid resource version: {raw}") from None
+
+
+def too_large_resource_version(requested: int, current: int) -> errors.StatusError:
+    """504 as upstream's storage.NewTooLargeResourceVersionError (clients retry on the cause)."""
+    return errors.StatusError(
+        504, "Timeout", f"Timeout: Too large resource version: {requested}, current: {current}",
+        {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+         "retryAfterSeconds": 1})
+
+
 def matches(info: ResourceInfo, obj: Obj, opts: ListOptions) -> bool:
     meta = obj.get("metadata") or {}
     if opts.label_selector and not selectors.labels_match(opts.label_selector, meta.get("labels")):
@@ -119,6 +150,30 @@ def field_attrs(info: ResourceInfo, obj: Obj) -> dict[str, str]:
     return attrs
 
 
+def field_index(info: ResourceInfo, fs: selectors.FieldSelector) -> Index | None:
+    """The cache index for a field selector: one exact-match requirement (metadata.name first, as the most
+    selective), as upstream's pods-by-spec.nodeName trigger and indexer, for any field. A watch is woken
+    and a list reads keys through it; both still filter with the whole selector."""
+    exact = [(field, value) for field, op, value in fs if op == "="]
+    if not exact or info.extra.get("crd"):
+        # a custom resource's selectable fields may change with its definition: no index outlives that
+        return None
+    field, value = min(exact, key=lambda fv: fv[0] != "metadata.name")
+    name = f"{info.group}/{info.version}/{info.plural}:{field}"
+    if field == "metadata.name":
+        return Index(name, value, _object_name)
+
+    def attr(obj: Obj) -> str:
+        return field_attrs(info, obj).get(field, "")
+
+    return Index(name, value, attr)
+
+
+def _object_name(obj: Obj) -> str:
+    name = (obj.get("metadata") or {}).get("name", "")
+    return name if isinstance(name, str) else ""
+
+
 def check_field_selector(info: ResourceInfo, fs: selectors.FieldSelector) -> None:
     if not fs:
         return
@@ -131,9 +186,11 @@ def check_field_selector(info: ResourceInfo, fs: selectors.FieldSelector) -> Non
 
 
 class Store:
-    def __init__(self, info: ResourceInfo, backend: Backend, *, validator: Validator | None = None) -> None:
+    def __init__(self, info: ResourceInfo, backend: Backend, *, validator: Validator | None = None,
+                 cache: WatchCache | None = None) -> None:
         self.info = info
         self.backend = backend
+        self.cache = cache  # lists and gets that accept a recent state are served from it
         self.validator = validator
         # custom resources served in several versions are stored once: reading rewrites apiVersion
         # (conversion strategy None)
@@ -165,36 +222,104 @@ class Store:
 
     # --- read ------------------------------------------------------------------------------------
 
-    async def get(self, namespace: str, name: str) -> Obj:
-        kv = await self.backend.get(self.info.key(namespace, name))
+    async def get(self, namespace: str, name: str, resource_version: str = "") -> Obj:
+        """Unset resourceVersion: the latest object (a backend read). "0": any recent state (the watch
+        cache). "N": a state not older than N (the cache, once it has caught up to N)."""
+        key = self.info.key(namespace, name)
+        if resource_version and self.cache is not None:
+            await self._cache_not_older_than(resource_version)
+            obj = self.cache.get(key)
+            if obj is None:
+                raise self.not_found(name)
+            return self._from_cache(obj)
+        kv = await self.backend.get(key)
         if kv is None:
             raise self.not_found(name)
         return self._decode(kv)
 
+    async def _cache_not_older_than(self, resource_version: str) -> None:
+        """Wait (up to CACHE_WAIT seconds) for the cache to reach ``resource_version`` ("0": any)."""
+        assert self.cache is not None
+        rv = parse_rv(resource_version)
+        if rv and not await self.cache.wait_for_revision(rv, CACHE_WAIT):
+            raise too_large_resource_version(rv, self.cache.revision)
+
+    def _from_cache(self, obj: Obj) -> Obj:
+        if self.rewrite_version and obj.get("apiVersion") != self.info.api_version:
+            if self.info.extra.get("conversion") == "Webhook":
+                raise errors.internal(f"conversion webhook for {self.info.api_version}, Kind={self.info.kind} "
+                                      "failed: webhook conversion is not supported by kplane yet")
+            return {**obj, "apiVersion": self.info.api_version}
+        return obj
+
+    async def _serve_from_cache(self, opts: ListOptions) -> bool:
+        """Upstream's choice (cacher.shouldDelegateList with ConsistentListFromCache): Exact, legacy
+        exact (an RV with a limit and no match) and continuations go to storage; "0" and NotOlderThan
+        are served from the cache once it is fresh enough; a consistent read (no RV) waits for the cache
+        to reach storage's current revision and falls back to storage when it does not in time."""
+        if self.cache is None or opts.continue_token:
+            return False
+        rv, match = opts.resource_version, opts.resource_version_match
+        if match == "Exact":
+            return False
+        if rv == "":
+            current = await self.backend.current_revision()
+            return await self.cache.wait_for_revision(current, CACHE_WAIT)
+        if rv != "0" and match == "" and opts.limit > 0:
+            return False
+        await self._cache_not_older_than(rv)
+        return True
+
+    def _list_cached(self, prefix: str, opts: ListOptions) -> tuple[list[Obj], Obj]:
+        """One page from the cache's state; no await here, so the page is the state at one revision."""
+        assert self.cache is not None
+        cache = self.cache
+        revision = cache.revision
+        index = field_index(self.info, opts.field_selector)
+        keys = cache.keys(prefix, index, self.info.prefix()) if index is not None else cache.keys(prefix)
+        limit = opts.limit if opts.limit > 0 else 0
+        filtered = bool(opts.label_selector or opts.field_selector)
+        info = self.info
+        items: list[Obj] = []
+        last = -1
+        for i, key in enumerate(keys):
+            obj = cache.get(key)
+            if obj is None or (filtered and not matches(info, obj, opts)):
+                continue
+            items.append(self._from_cache(obj))
+            if limit and len(items) == limit:
+                last = i
+                break
+        list_meta: Obj = {"resourceVersion": str(revision)}
+        if last != -1 and last < len(keys) - 1:
+            list_meta["continue"] = encode_continue(revision, keys[last][len(prefix):] + "\x00")
+            if not filtered:
+                list_meta["remainingItemCount"] = len(keys) - 1 - last
+        return items, list_meta
+
     async def list(self, namespace: str, opts: ListOptions) -> tuple[list[Obj], Obj]:
         """Items and ListMeta. A list with limit returns a consistent snapshot across pages."""
         prefix = self.info.prefix(namespace)
+        if opts.continue_token and opts.resource_version not in ("", "0"):
+            raise errors.bad_request("specifying resource version is not allowed when using continue")
+        if await self._serve_from_cache(opts):
+            return self._list_cached(prefix, opts)
         revision = 0
         start_key = ""
         if opts.continue_token:
-            if opts.resource_version not in ("", "0"):
-                raise errors.bad_request("specifying resource version is not allowed when using continue")
             revision, start = decode_continue(opts.continue_token)
             start_key = prefix + start
             if revision == -1:
                 revision = 0
         elif opts.resource_version not in ("", "0"):
-            try:
-                rv = int(opts.resource_version)
-            except ValueError:
-                raise errors.bad_request(f"invalid resource version: {opts.resource_version}") from None
-            if opts.resource_version_match == "Exact":
-                revision = rv
+            rv = parse_rv(opts.resource_version)
+            if opts.resource_version_match == "Exact" or (opts.resource_version_match == "" and opts.limit > 0):
+                revision = rv  # an RV with a limit and no match is the legacy exact read
             else:
                 # NotOlderThan (or legacy semantic for an RV without a match): the current state is not older
                 current = await self.backend.current_revision()
                 if rv > current:
-                    raise errors.timeout(f"Too large resource version: {rv}, current: {current}", 1)
+                    raise too_large_resource_version(rv, current)
         items: list[Obj] = []
         more = False
         limit = opts.limit if opts.limit > 0 else 0
@@ -230,7 +355,7 @@ class Store:
                 ) from None
             raise errors.expired("The resourceVersion for the provided list is too old.") from None
         except FutureRevision as e:
-            raise errors.timeout(f"Too large resource version: {e.requested}, current: {e.current}", 1) from None
+            raise too_large_resource_version(e.requested, e.current) from None
         list_meta: Obj = {"resourceVersion": str(read_rev)}
         if more:
             list_meta["continue"] = encode_continue(read_rev, start_key[len(prefix):])

@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from . import errors, protobuf
 from .handlers import TRUE, list_options
 from .negotiation import Output
-from .registry import ListOptions, Store, matches
+from .registry import ListOptions, Store, field_index, matches, parse_rv, too_large_resource_version
 from .routes import RequestInfo
 from .storage.cache import CacheEvent, TooOld
 
@@ -79,40 +79,49 @@ async def watch(server: APIServer, request: Request, ri: RequestInfo, store: Sto
     initial: list[Obj] = []
     initial_events = send_initial == "true" or (send_initial is None and rv in ("", "0"))
     if initial_events:
-        items, list_meta = await store.list(ri.namespace, ListOptions(opts.label_selector, opts.field_selector))
+        # "" is a consistent read, "0" any state, N (sendInitialEvents) a state not older than N
+        items, list_meta = await store.list(ri.namespace, ListOptions(
+            opts.label_selector, opts.field_selector, resource_version=rv,
+            resource_version_match="NotOlderThan" if rv not in ("", "0") else ""))
         initial = items
         start = int(list_meta["resourceVersion"])
-        if send_initial == "true" and rv not in ("", "0"):
-            start = max(start, _parse_rv(rv))
     else:
-        start = _parse_rv(rv)
+        start = parse_rv(rv)
         if start > cache.revision and not await cache.wait_for_revision(start, 3.0):
-            raise errors.timeout(f"Too large resource version: {start}, current: {cache.revision}", 1)
+            raise too_large_resource_version(start, cache.revision)
     prefix = info.prefix(ri.namespace)
+    index = field_index(info, opts.field_selector)
 
     table = out.media == "table"
     first = [True]
 
     proto = out.media == "protobuf" and protobuf.message_for_kind(info.group, info.version, info.kind) is not None
 
-    def encode(watch_type: str, obj: Obj, ev: CacheEvent | None = None) -> bytes:
-        if proto:
-            if info.extra.get("crd") or obj.get("apiVersion") != info.api_version:
-                obj = {**obj, "apiVersion": info.api_version}
-            return protobuf.encode_watch_event(watch_type, obj, api_version=info.api_version)
-        if table:
-            if info.extra.get("crd"):
-                obj = {**obj, "apiVersion": info.api_version}
-            # as upstream: only the first event of a stream carries the column definitions
-            t = server.table(info, [obj], out, {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
-                             columns=first[0], single=True)
-            first[0] = False
-            return orjson.dumps({"type": watch_type, "object": t}) + b"\n"
-        if ev is not None and obj.get("apiVersion") == info.api_version:
-            return ev.line(watch_type, obj)
+    def proto_line(watch_type: str, obj: Obj) -> bytes:
+        if info.extra.get("crd") or obj.get("apiVersion") != info.api_version:
+            obj = {**obj, "apiVersion": info.api_version}
+        return protobuf.encode_watch_event(watch_type, obj, api_version=info.api_version)
+
+    def json_line(watch_type: str, obj: Obj) -> bytes:
         if obj.get("apiVersion") != info.api_version and info.extra.get("crd"):
             obj = {**obj, "apiVersion": info.api_version}
         return orjson.dumps({"type": watch_type, "object": obj}) + b"\n"
+
+    def encode(watch_type: str, obj: Obj, ev: CacheEvent | None = None) -> bytes:
+        """With ``ev`` (whose object ``obj`` is) the bytes are encoded once per event and shared by every
+        watcher of this version and media type."""
+        if not table:
+            make = proto_line if proto else json_line
+            if ev is None:
+                return make(watch_type, obj)
+            return ev.encoded((proto, watch_type, info.api_version), lambda: make(watch_type, obj))
+        if info.extra.get("crd"):
+            obj = {**obj, "apiVersion": info.api_version}
+        # as upstream: only the first event of a stream carries the column definitions
+        t = server.table(info, [obj], out, {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                         columns=first[0], single=True)
+        first[0] = False
+        return orjson.dumps({"type": watch_type, "object": t}) + b"\n"
 
     def bookmark(revision: int, initial_end: bool = False) -> bytes:
         meta: Obj = {"resourceVersion": str(revision)}
@@ -144,7 +153,7 @@ async def watch(server: APIServer, request: Request, ri: RequestInfo, store: Sto
             return min(deadline, next_bookmark, loop.time() + 1.0) - loop.time()
 
         try:
-            async for batch in cache.batches(after=start, prefix=prefix, tick=tick):
+            async for batch in cache.batches(after=start, prefix=prefix, tick=tick, index=index):
                 chunk = []
                 for ev in batch:
                     vis = _visible(ev, match)
@@ -163,16 +172,6 @@ async def watch(server: APIServer, request: Request, ri: RequestInfo, store: Sto
 
     media = "application/vnd.kubernetes.protobuf;stream=watch" if proto else "application/json"
     return StreamingResponse(stream(), media_type=media)
-
-
-def _parse_rv(rv: str) -> int:
-    try:
-        value = int(rv)
-        if value < 0:
-            raise ValueError
-        return value
-    except ValueError:
-        raise errors.bad_request(f"invalid resource version: {rv}") from None
 
 
 def _timeout(request: Request) -> float:

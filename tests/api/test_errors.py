@@ -109,7 +109,10 @@ def test_version_and_health(http: httpx.Client) -> None:
 
 
 def test_metrics(http: httpx.Client, namespace: str) -> None:
-    http.get(f"/api/v1/namespaces/{namespace}/configmaps")
+    rv = http.get(f"/api/v1/namespaces/{namespace}/configmaps").json()["metadata"]["resourceVersion"]
+    # lists are served from the watch cache; an Exact one reads storage
+    http.get(f"/api/v1/namespaces/{namespace}/configmaps", params={"resourceVersion": rv,
+                                                                  "resourceVersionMatch": "Exact"})
     text = http.get("/metrics").text
     assert "# TYPE apiserver_request_total counter" in text
     assert 'apiserver_request_total{code="200",component="apiserver",group="",resource="configmaps",' in text
