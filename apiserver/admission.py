@@ -42,9 +42,10 @@ class Admission:
         self.schemas = loader.load(server.config.emulated_version)
 
     def decode(self, request: Request, info: ResourceInfo, obj: Obj, raw: bytes, *,
-               creating: bool = False) -> list[str]:
+               creating: bool = False, stored: Obj | None = None) -> list[str]:
         """Schema-check ``obj`` as decoded from ``raw`` (unknown fields dropped unless Strict refuses them),
-        then default it. Returns the warnings for the response's Warning headers."""
+        then default it. Returns the warnings for the response's Warning headers. ``stored``: the stored
+        object ``obj`` was patched from; what the patch left alone is not checked again."""
         mode = request.query_params.get("fieldValidation", "Warn")
         if mode not in FIELD_VALIDATION:
             raise errors.bad_request(f'fieldValidation: Unsupported value: "{mode}": supported values: '
@@ -56,7 +57,8 @@ class Admission:
         if self.schemas.for_kind(info.group, version, kind) is None:
             return []  # no built-in schema (e.g. a Scale of a custom resource)
         result = validation.validate(self.schemas, info.group, version, kind, obj, field_validation=mode,
-                                     raw=raw if raw.lstrip()[:1] == b"{" else None)
+                                     raw=raw if raw.lstrip()[:1] == b"{" else None,
+                                     stored=stored if kind == info.kind else None)
         message = result.bad_request_message(kind, version, info.kind if kind == info.kind else kind)
         if message is not None and (result.errors or mode == "Strict"):
             raise errors.bad_request(message)

@@ -75,7 +75,7 @@ class Handlers:
     # --- read ------------------------------------------------------------------------------------
 
     async def get(self, request: Request, ri: RequestInfo, store: Store, out: Output) -> Response:
-        obj = await store.get(ri.namespace, ri.name)
+        obj = await store.get(ri.namespace, ri.name, request.query_params.get("resourceVersion", ""))
         if out.media == "table":
             return respond(self.server.table(store.info, [obj], out, obj["metadata"], single=True), out)
         return respond(obj, out)

@@ -183,7 +183,7 @@ async def patch_handler(server: APIServer, request: Request, ri: RequestInfo, st
         # a resourceVersion in the patch is a precondition; one left from `current` is not
         if not _patch_sets_rv(patch):
             new["metadata"].pop("resourceVersion", None)
-        _decode_patched(server, request, store, new)
+        _decode_patched(server, request, store, new, current)  # kplane issue 11: current skips re-checks
         server.track_fields(request, info, current, new, subresource)
         return new
 
@@ -191,9 +191,11 @@ async def patch_handler(server: APIServer, request: Request, ri: RequestInfo, st
     return respond(obj, out, 200, server.warning_headers(request))
 
 
-def _decode_patched(server: APIServer, request: Request, store: Store, new: Obj) -> None:
-    """The patched object is decoded like a request body: pruned, schema-checked, defaulted."""
-    warnings = server.admission.decode(request, store.info, new, b"")
+def _decode_patched(server: APIServer, request: Request, store: Store, new: Obj,
+                    current: Obj | None = None) -> None:
+    """The patched object is decoded like a request body: pruned, schema-checked, defaulted (what it
+    shares with ``current``, the stored object, was decoded when that was written)."""
+    warnings = server.admission.decode(request, store.info, new, b"", stored=current or None)
     if warnings:
         request.state.warnings = getattr(request.state, "warnings", []) + warnings
 

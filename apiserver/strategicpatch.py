@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import orjson
+
 if TYPE_CHECKING:
     from schemas.loader import SchemaSet
 
@@ -323,7 +325,16 @@ def strategic_merge(original: Obj, patch: Obj, schema: PatchMeta) -> Obj:
 
     Raises :class:`PatchError` with upstream's message for a patch upstream refuses.
     """
-    return _merge_map(copy.deepcopy(original), copy.deepcopy(patch), schema)
+    return _merge_map(_json_copy(original), _json_copy(patch), schema)
+
+
+def _json_copy(value: Obj) -> Obj:
+    """A deep copy of decoded JSON (kplane issue 11: several times cheaper than copy.deepcopy)."""
+    try:
+        out: Obj = orjson.loads(orjson.dumps(value))
+        return out
+    except (TypeError, orjson.JSONDecodeError):  # not plain JSON data (e.g. a 65-bit integer)
+        return copy.deepcopy(value)
 
 
 def _merge_map(original: Obj, patch: Obj, schema: PatchMeta) -> Obj:

@@ -21,13 +21,19 @@ walker (no generic JSON-schema engine at request time).
 from __future__ import annotations
 
 import base64
+import datetime as _dt
+import functools
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple, NoReturn, cast
 
+import orjson
+
 from schemas import compiled as c
 from schemas.fielderrors import FieldError
-from schemas.gotext import GoError, decode_base64, parse_time
+from schemas.gotext import GoError, decode_base64
+from schemas.gotext import parse_time as _parse_time
 from schemas.loader import SchemaSet
 from schemas.quantity import FORMAT_WRONG, QuantityError, canonical
 
@@ -37,6 +43,24 @@ MAX_STRICT_ERRORS = 100
 _INT_RANGE = {32: (-(2**31), 2**31 - 1), 64: (-(2**63), 2**63 - 1)}
 
 Path = tuple[Any, str, Any] | None  # (parent, "f" struct field | "k" map key | "i" index, name)
+
+#: a pure function of its text; heartbeats repeat the same few timestamps across many objects
+_parse_time_cached = functools.lru_cache(maxsize=4096)(_parse_time)
+_CANONICAL_TIME = {False: re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"),
+                   True: re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")}
+
+
+def parse_time(text: str, micro: bool = False) -> str:
+    """gotext.parse_time; a time already in its canonical spelling (what clients send back) is its own
+    answer once its fields are known to be in range (year 1 or later, a real date, no leap second)."""
+    if _CANONICAL_TIME[micro].fullmatch(text):
+        try:
+            _dt.datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
+                         int(text[17:19]))
+            return text
+        except ValueError:
+            pass
+    return _parse_time_cached(text, micro)
 
 
 @dataclass
@@ -339,7 +363,7 @@ def _has_duplicates(raw: bytes) -> bool:
 
     def hook(pairs: list[tuple[str, Any]]) -> None:
         nonlocal found
-        if not found and len(pairs) > 1 and len({k for k, _ in pairs}) != len(pairs):
+        if not found and len(pairs) > 1 and len(dict(pairs)) != len(pairs):
             found = True
 
     try:
@@ -353,14 +377,52 @@ def _with_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any] | _Pairs:
     return dict(pairs) if len({k for k, _ in pairs}) == len(pairs) else _Pairs(pairs)
 
 
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON text (``True`` is not ``1``): conservative, a false answer only costs a walk."""
+    if a is b:
+        return True
+    if a != b:
+        return False
+    try:
+        return orjson.dumps(a) == orjson.dumps(b)
+    except TypeError:
+        return False
+
+
+def _walk_changed(node: c.Node, v: Any, old: Any, path: Path, struct: str, ctx: _Ctx, depth: int) -> Any:
+    """:func:`_walk` of an object's fields that differ from ``old`` (a stored, hence already decoded,
+    version of it); fields equal to the stored ones are kept as they are. ``depth`` levels of objects."""
+    if depth <= 0 or node.kind != c.OBJ or node.preserve or not isinstance(v, dict) or not isinstance(old, dict):
+        return _walk(node, v, path, struct, ctx)
+    fields = node.fields()
+    for key, val in list(v.items()):
+        sub = fields.get(key)
+        if sub is None:
+            ctx.strict_error("unknown field", path, key)
+            del v[key]
+            continue
+        if val is None:
+            del v[key]
+            continue
+        if key in old and _same_json(val, old[key]):
+            continue
+        nv = _walk_changed(sub, val, old.get(key), (path, "f", key), node.struct, ctx, depth - 1)
+        if nv is not val:
+            v[key] = nv
+    return v
+
+
 def validate(schemas: SchemaSet, group: str, version: str, kind: str, obj: dict[str, Any], *,
-             field_validation: str = "Strict", raw: bytes | None = None) -> Result:
+             field_validation: str = "Strict", raw: bytes | None = None, stored: dict[str, Any] | None = None
+             ) -> Result:
     """Check ``obj`` (the parsed body) against the Go type of ``group/version, Kind=kind``, in place.
 
     Unknown fields and nulls are removed and normalized values rewritten whatever the outcome.
     ``field_validation`` is the request's fieldValidation ("Strict", "Warn", "Ignore"; "" means Warn,
     upstream's default). Pass the request bytes as ``raw`` to have duplicate keys detected (a parsed
     dict has already lost them). Kinds without a definition are accepted unchecked.
+    ``stored``: the object as stored (decoded when it was written) that ``obj`` was made from, e.g. by a
+    patch; fields of ``obj`` (three levels of objects deep) equal to it are taken as decoded already.
     """
     definition = schemas.for_kind(group, version, kind)
     if definition is None:
@@ -372,7 +434,10 @@ def validate(schemas: SchemaSet, group: str, version: str, kind: str, obj: dict[
     if raw is not None and ctx.collect and _has_duplicates(raw):
         body = json.loads(raw, object_pairs_hook=_with_pairs)
     try:
-        out = _walk(node, body, None, "", ctx)
+        if stored is not None and body is obj:
+            out = _walk_changed(node, body, stored, None, "", ctx, 3)
+        else:
+            out = _walk(node, body, None, "", ctx)
     except _Abort:
         out = None
     if ctx.first is not None:

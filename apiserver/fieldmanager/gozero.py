@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-__all__ = ["overlay", "zero_object", "key_default"]
+__all__ = ["overlay", "overlay_pair", "zero_object", "key_default"]
 
 Obj = dict[str, Any]
 
@@ -375,3 +375,61 @@ def overlay(value: Any, name: str | None, definitions: dict[str, Obj]) -> Any:
         elif isinstance(v, dict) and isinstance(extra, dict) and (eref := _ref(extra)):
             out[field] = {k: overlay(x, eref, definitions) for k, x in v.items()}
     return out
+
+
+def _fill_zero(out: Obj, field: str, code: str, prop: Obj, definitions: dict[str, Obj]) -> None:
+    if code == "s":
+        ref = _ref(prop)
+        out[field] = zero_object(ref, definitions) if ref else {}
+    else:
+        out[field] = None if code == "n" else _zero_scalar(prop)
+
+
+def overlay_pair(a: Any, b: Any, name: str | None, definitions: dict[str, Obj]) -> tuple[Any, Any]:
+    """``(overlay(a), overlay(b))`` for a comparison, less what both would get alike: a zero-value field
+    absent from both sides stays absent (equal on both sides, it can show in no comparison). List items
+    are overlaid one by one, as :func:`overlay` does."""
+    if name is None or not isinstance(a, dict) or not isinstance(b, dict):
+        return overlay(a, name, definitions), overlay(b, name, definitions)
+    props = _props(definitions, name)
+    oa, ob = dict(a), dict(b)
+    for field, code in _parsed().get(name, ()):
+        in_a, in_b = field in oa, field in ob
+        if in_a != in_b:
+            _fill_zero(ob if in_a else oa, field, code, props.get(field, {}), definitions)
+    for field in {**oa, **ob}:
+        prop = props.get(field)
+        if not isinstance(prop, dict):
+            continue
+        va, vb = oa.get(field), ob.get(field)
+        ref = _ref(prop)
+        if ref is not None:
+            if isinstance(va, dict) and isinstance(vb, dict):
+                oa[field], ob[field] = overlay_pair(va, vb, ref, definitions)
+            else:
+                for side, v in ((oa, va), (ob, vb)):
+                    if isinstance(v, dict):
+                        side[field] = overlay(v, ref, definitions)
+            continue
+        items, extra = prop.get("items"), prop.get("additionalProperties")
+        if isinstance(items, dict) and (iref := _ref(items)):
+            for side, v in ((oa, va), (ob, vb)):
+                if isinstance(v, list):
+                    side[field] = [overlay(x, iref, definitions) for x in v]
+        elif isinstance(extra, dict) and (eref := _ref(extra)):
+            if isinstance(va, dict) and isinstance(vb, dict):
+                ma: Obj = {}
+                mb: Obj = {}
+                for k in {**va, **vb}:
+                    if k in va and k in vb:
+                        ma[k], mb[k] = overlay_pair(va[k], vb[k], eref, definitions)
+                    elif k in va:
+                        ma[k] = overlay(va[k], eref, definitions)
+                    else:
+                        mb[k] = overlay(vb[k], eref, definitions)
+                oa[field], ob[field] = ({k: ma[k] for k in va}, {k: mb[k] for k in vb})
+            else:
+                for side, v in ((oa, va), (ob, vb)):
+                    if isinstance(v, dict):
+                        side[field] = {k: overlay(x, eref, definitions) for k, x in v.items()}
+    return oa, ob

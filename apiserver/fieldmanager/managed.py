@@ -15,9 +15,12 @@ Update entry per manager, API version and subresource.
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from typing import Any, NamedTuple
+
+import orjson
 
 from apiserver.errors import StatusError
 from apiserver.fieldmanager.fieldpath import FieldSet, Path, from_fields_v1, path_string, to_fields_v1
@@ -30,6 +33,44 @@ Obj = dict[str, Any]
 
 FIELD_MANAGER_MAX_LENGTH = 128
 APPLY, UPDATE = "Apply", "Update"
+
+#: fieldsV1 text -> its set, and a set's id -> (set, fieldsV1 text): the entries of a kind's objects repeat
+#: (every kubelet's Node, every Lease), and a manager whose set a write leaves alone keeps the very object.
+#: Sets are immutable once built (see fieldpath), so sharing them is safe; both caches are bounded.
+_CACHE_SIZE = 2048
+_decoded: dict[bytes, FieldSet] = {}
+_encoded: dict[int, tuple[FieldSet, bytes]] = {}
+
+
+def _remember(set_: FieldSet, text: bytes) -> None:
+    if len(_encoded) >= _CACHE_SIZE:
+        _encoded.clear()
+    _encoded[id(set_)] = (set_, text)
+
+
+def _from_fields_v1(fields: Any) -> FieldSet:
+    try:
+        text = orjson.dumps(fields)
+    except TypeError:
+        return from_fields_v1(fields)
+    s = _decoded.get(text)
+    if s is None:
+        s = from_fields_v1(fields)
+        if len(_decoded) >= _CACHE_SIZE:
+            _decoded.clear()
+        _decoded[text] = s
+    _remember(s, text)
+    return s
+
+
+def _to_fields_v1(s: FieldSet) -> Obj:
+    hit = _encoded.get(id(s))
+    if hit is not None and hit[0] is s:
+        out: Obj = orjson.loads(hit[1])  # a fresh copy: the object it lands in is the caller's
+        return out
+    fields = to_fields_v1(s)
+    _remember(s, orjson.dumps(fields))
+    return fields
 
 
 class VersionedSet(NamedTuple):
@@ -60,7 +101,13 @@ def manager_id(manager: str, operation: str, api_version: str, subresource: str 
     return "{" + ",".join(parts) + "}"
 
 
+@functools.lru_cache(maxsize=1024)
 def _id_fields(ident: str) -> Obj:
+    """The fields of a manager identifier (cached: callers only read the dict)."""
+    return _parse_id_fields(ident)
+
+
+def _parse_id_fields(ident: str) -> Obj:
     try:
         d = json.loads(ident)
     except ValueError:
@@ -100,7 +147,7 @@ def decode(entries: Any) -> Managed:
             raise ValueError(f"invalid fieldsType {go_quote(str(ft))} in managed fields entry {i}")
         ident = manager_id(str(e.get("manager") or ""), op, api_version, str(e.get("subresource") or ""))
         try:
-            s = from_fields_v1(e.get("fieldsV1") or {})
+            s = _from_fields_v1(e.get("fieldsV1") or {})
         except ValueError as err:
             raise ValueError(f"error decoding versioned set: error decoding set: {err}") from None
         m.fields[ident] = VersionedSet(s, api_version, op == APPLY)
@@ -135,7 +182,7 @@ def encode(m: Managed) -> list[Obj] | None:
         if t:
             e["time"] = t
         e["fieldsType"] = "FieldsV1"
-        e["fieldsV1"] = to_fields_v1(vs.set)
+        e["fieldsV1"] = _to_fields_v1(vs.set)
         if idf.get("subresource"):
             e["subresource"] = idf["subresource"]
         out.append(e)

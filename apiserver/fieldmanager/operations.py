@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from apiserver.errors import StatusError, bad_request
 from apiserver.fieldmanager import gozero
 from apiserver.fieldmanager.fieldpath import FieldSet
@@ -86,6 +88,20 @@ def fieldset_of(obj: Obj, schema: Schema) -> FieldSet:
     return to_fieldset(obj, schema.atom)
 
 
+def _without_managed(obj: Obj) -> Obj:
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    return obj
+
+
+def _typed_pair(live: Obj, new: Obj, schema: Schema) -> tuple[Any, Any]:
+    """``(_typed(live), _typed(new))`` for comparing them: entries equal on both sides left out (at any
+    depth of maps) and zero values both would get alike not filled in, which changes no comparison."""
+    pl, pn = _prune_equal(_without_managed(live), _without_managed(new))
+    return gozero.overlay_pair(pl, pn, schema.definition, schema.definitions)
+
+
 def _typed(obj: Obj | None, schema: Schema) -> Any:
     """``obj`` as upstream sees the Go object: zero-value fields filled in, managedFields left out."""
     if obj is None:
@@ -94,6 +110,42 @@ def _typed(obj: Obj | None, schema: Schema) -> Any:
     if isinstance(meta, dict) and "managedFields" in meta:
         obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
     return gozero.overlay(obj, schema.definition, schema.definitions)
+
+
+def _strictly_equal(a: Any, b: Any) -> bool:
+    """Equal as JSON text: never true where :func:`json_equal` is false (``True`` vs ``1``); false for
+    some values it finds equal (``1`` vs ``1.0``, other key order), which only costs a full compare."""
+    if a != b:
+        return False
+    if isinstance(a, str):
+        return isinstance(b, str)
+    try:
+        return orjson.dumps(a) == orjson.dumps(b)
+    except TypeError:
+        return False
+
+
+def _prune_equal(live: Obj, new: Obj) -> tuple[Obj, Obj]:
+    """``live`` and ``new`` without the map entries equal in both, at any depth of maps (never inside
+    lists). Comparing what is left finds exactly the changes of the whole: an entry equal on both sides
+    contributes nothing to the comparison, and the Go zero-value overlay fills each field on its own."""
+    pl: Obj = {}
+    pn: Obj = {}
+    for k, lv in live.items():
+        if k not in new:
+            pl[k] = lv
+            continue
+        nv = new[k]
+        if _strictly_equal(lv, nv):
+            continue
+        if isinstance(lv, dict) and isinstance(nv, dict):
+            pl[k], pn[k] = _prune_equal(lv, nv)
+        else:
+            pl[k], pn[k] = lv, nv
+    for k, nv in new.items():
+        if k not in live:
+            pn[k] = nv
+    return pl, pn
 
 
 def _update(live: Any, new: Any, schema: Schema, fields: dict[str, VersionedSet], workflow: str, force: bool,
@@ -129,14 +181,20 @@ def _record_update(live: Obj | None, new: Obj, managed: Managed, manager: str, a
     """The Update half of the chain, from the manager identifier down (mutates ``managed``)."""
     ident = manager_id(manager or "unknown", UPDATE, api_version, subresource)
     fields = managed.fields
-    cmp = _update(_typed(live, schema), _typed(new, schema), schema, fields, _SELF, True, ignore)
+    before = fields.get(ident)
+    typed_live, typed_new = _typed_pair(live, new, schema) if live is not None else (_typed(None, schema),
+                                                                                       _typed(new, schema))
+    cmp = _update(typed_live, typed_new, schema, fields, _SELF, True, ignore)
     mine = cmp.modified.union(cmp.added)
     if ignore is not None:
         mine = mine.recursive_difference(ignore)
     mine = mine.difference(_STRIP)
     if not mine.empty():
         prev = fields.get(ident)
-        fields[ident] = VersionedSet(mine.union(prev.set) if prev else mine, api_version, False)
+        s = mine.union(prev.set) if prev else mine
+        if before is not None and before.api_version == api_version and not before.applied and before.set == s:
+            s = before.set  # the same fields again (a heartbeat): keep the set, and its encoding
+        fields[ident] = VersionedSet(s, api_version, False)
         managed.times[ident] = time
     cap_update_managers(managed)
 

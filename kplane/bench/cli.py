@@ -13,6 +13,7 @@ EPILOG = """examples:
   kplane bench api --serve memory --serve sqlite --serve etcd --json api.json
   kplane bench startup --json startup.json
   kplane bench scale --nodes 100 --pods 3000 --json scale.json
+  kplane bench heartbeat --nodes 1000 --duration 20 --json heartbeat.json
   kplane bench report --markdown api.json startup.json scale.json
 """
 
@@ -71,6 +72,18 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     sc.add_argument("--storage", default="", help="the cluster's storage (default: kplane up's, sqlite)")
     sc.add_argument("--timeout", type=float, help="seconds to wait for all pods Running (default 900; quick 120)")
     common(sc)
+
+    hb = bsub.add_parser("heartbeat", help="node heartbeat writes (Lease PUT, Node and Pod status PATCH): "
+                                           "requests/s and server CPU per request")
+    hb.add_argument("--kubeconfig", metavar="PATH", help="the server to benchmark (default: --serve memory)")
+    hb.add_argument("--context", help="kubeconfig context (default: current-context)")
+    hb.add_argument("--server-pid", type=int, help="pid of the --kubeconfig server, to report its CPU")
+    hb.add_argument("--serve", metavar="STORAGE", help="start a local `kplane apiserver` on memory, sqlite or etcd")
+    hb.add_argument("--nodes", type=int, help="default 1000; quick 20")
+    hb.add_argument("--duration", type=float, help="seconds per write phase (default 20; quick 2)")
+    hb.add_argument("--concurrency", type=int, help="requests in flight (default 16; quick 4)")
+    hb.add_argument("--request-timeout", type=float, default=30.0)
+    common(hb)
 
     rp = bsub.add_parser("report", help="print results JSON as tables, or as the README section (--markdown)")
     rp.add_argument("files", nargs="+", type=Path)
@@ -212,6 +225,55 @@ def run_scale(args: argparse.Namespace) -> int:
     return 0 if result.get("status") in ("ok", "unavailable") else 1
 
 
+def run_heartbeat(args: argparse.Namespace) -> int:
+    import time
+
+    from . import heartbeat
+    from .kubeconfig import BenchConfigError, load_kubeconfig
+    from .procstat import machine
+    from .servers import LocalStack
+
+    host = machine()
+    base = heartbeat.QUICK if args.quick else heartbeat.Params()
+    params = heartbeat.Params(nodes=base.nodes if args.nodes is None else args.nodes,
+                              duration=base.duration if args.duration is None else args.duration,
+                              concurrency=base.concurrency if args.concurrency is None else args.concurrency,
+                              request_timeout=args.request_timeout)
+    if min(params.nodes, params.concurrency) < 1 or params.duration <= 0 or params.request_timeout <= 0:
+        _log("kplane bench heartbeat: --nodes and --concurrency must be >= 1, --duration > 0")
+        return 2
+    if args.kubeconfig and args.serve:
+        _log("kplane bench heartbeat: give --kubeconfig or --serve, not both")
+        return 2
+    stack: LocalStack | None = None
+    try:
+        if args.kubeconfig:
+            cfg, pid, server = load_kubeconfig(args.kubeconfig, args.context), args.server_pid, str(args.kubeconfig)
+        else:
+            stack = LocalStack(args.serve or "memory")
+            _log(f"starting kplane apiserver on {stack.storage}")
+            started = stack.start()
+            cfg, pid = load_kubeconfig(started.kubeconfig), started.pid
+            server = f"kplane apiserver --storage {started.storage}"
+        result = heartbeat.run(cfg, params, pid, _log)
+    except BenchConfigError as e:
+        _log(f"kplane bench heartbeat: {e}")
+        return 2
+    except (RuntimeError, OSError) as e:
+        _log(f"kplane bench heartbeat: {type(e).__name__}: {e}")
+        return 1
+    finally:
+        if stack is not None:
+            stack.cleanup()
+    result["server"] = server
+    doc = {"benchmark": "heartbeat", "version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "machine": host, "params": {"nodes": params.nodes, "duration": params.duration,
+                                       "concurrency": params.concurrency}, "result": result}
+    _emit(doc, args)
+    bad = result["setup_errors"] or any(r["errors"] or not r["count"] for r in result["phases"])
+    return 1 if bad else 0
+
+
 def run_report(args: argparse.Namespace) -> int:
     from .report import readme_section, render_text
 
@@ -242,6 +304,8 @@ def run(args: argparse.Namespace) -> int:
         return run_startup(args)
     if command == "scale":
         return run_scale(args)
+    if command == "heartbeat":
+        return run_heartbeat(args)
     return run_report(args)
 
 

@@ -157,6 +157,10 @@ def tables(doc: dict[str, Any]) -> list[tuple[str, Table]]:
         return startup_tables(doc)
     if kind == "scale":
         return scale_tables(doc)
+    if kind == "heartbeat":
+        from .heartbeat import tables as heartbeat_tables
+
+        return heartbeat_tables(doc)
     raise ValueError(f"not a kplane bench results document (benchmark={kind!r})")
 
 
