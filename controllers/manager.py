@@ -30,6 +30,8 @@ CONTROLLERS: dict[str, tuple[str, str]] = {
     "endpointslice": ("controllers.endpoints", "EndpointSliceController"),
     "endpointslicemirroring": ("controllers.endpointslicemirroring", "EndpointSliceMirroringController"),
     "nodelifecycle": ("controllers.nodelifecycle", "NodeLifecycleController"),
+    "job": ("controllers.job", "JobController"),
+    "ttl-after-finished": ("controllers.ttlafterfinished", "TTLAfterFinishedController"),
 }
 
 

@@ -158,6 +158,13 @@ class Cluster:
                 for c in self.components}
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    """Readers (``kplane status``, tests) never see a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def merge_kubeconfig(server_url: str, target: Path, name: str = "kplane") -> None:
     """Add (or replace) cluster, user and context `name` in ``target`` and make it current, as kind does."""
     ours = make_kubeconfig(server_url, name=name)
@@ -235,11 +242,11 @@ def run(args: Any) -> int:
             print(f"\nkplane is up. Try:\n  export KUBECONFIG={cluster.kubeconfig}\n  kubectl get nodes\n"
                   f"  kubectl create deployment web --image=busybox -- sh -c 'sleep 3600'\n"
                   f"  kubectl get pods -w\nCtrl-C stops the cluster; `kplane up` again resumes it.", flush=True)
-        (data_dir / "status.json").write_text(json.dumps(cluster.status()))
+        _write_atomic(data_dir / "status.json", json.dumps(cluster.status()))
         while not stopping:
             for name in cluster.supervise_once():
                 report.step("restarted a component that exited", component=name)
-            (data_dir / "status.json").write_text(json.dumps(cluster.status()))
+            _write_atomic(data_dir / "status.json", json.dumps(cluster.status()))
             time.sleep(0.2)
     finally:
         report.step("stopping")

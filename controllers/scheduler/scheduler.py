@@ -38,7 +38,8 @@ from .queue import QueuedPodInfo, SchedulingQueue
 log = logging.getLogger("kplane.scheduler")
 
 Obj = dict[str, Any]
-MAX_BINDS_IN_FLIGHT = 8
+#: bindings in flight at once; upstream runs each binding cycle in a goroutine of its own, unbounded
+MAX_BINDS_IN_FLIGHT = 64
 STORES: dict[str, tuple[str, str]] = {
     "namespaces": ("", "v1"), "persistentvolumeclaims": ("", "v1"), "persistentvolumes": ("", "v1"),
     "storageclasses": ("storage.k8s.io", "v1"), "services": ("", "v1"), "replicationcontrollers": ("", "v1"),
@@ -257,8 +258,9 @@ class Scheduler:
         metrics.schedule_attempts.labels("scheduled", profile.name).inc()
         if pi.nominated_node:
             await self._patch_status(pi.pod, {"status": {"nominatedNodeName": None}})
-        await self.recorders[profile.name].record(pi.pod, "Normal", "Scheduled",
-                                                  f"Successfully assigned {pi.namespace}/{pi.name} to {node}")
+        # the event goes out on its own (upstream's broadcaster is asynchronous) so it holds no binding slot
+        self._spawn(self.recorders[profile.name].record(pi.pod, "Normal", "Scheduled",
+                                                        f"Successfully assigned {pi.namespace}/{pi.name} to {node}"))
 
     async def _evict(self, profile: Profile, preemptor: PodInfo, victim: PodInfo, node: str) -> None:
         """Upstream prepareCandidate for one victim: DisruptionTarget condition, delete, Preempted event."""
