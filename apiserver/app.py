@@ -27,6 +27,7 @@ from .metrics import Metrics, MetricsMiddleware, TimedBackend
 from .negotiation import Output, parse_accept
 from .patch import patch_handler
 from .pki import ensure_ca
+from .proxy import proxy
 from .registry import Store, decode, now_rfc3339
 from .storage import Backend, StorageError, open_backend
 from .storage.cache import WatchCache
@@ -49,6 +50,8 @@ class Config:
     watch_cache_capacity: int = 20000
     service_cluster_ip_range: str = "10.96.0.0/12"
     external_address: str = "127.0.0.1"
+    #: CA file verifying kubelets' serving certificates; empty: not verified (upstream's default)
+    kubelet_certificate_authority: str = ""
 
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -139,7 +142,8 @@ class APIServer:
         key = (info.group, info.version, info.plural)
         store = self._stores.get(key)
         if store is None or store.info is not info:
-            store = self._stores[key] = Store(info, self.backend, validator=self.admission.validate)
+            store = self._stores[key] = Store(info, self.backend, validator=self.admission.validate,
+                                              cache=self.cache)
         return store
 
     def field_schema(self, info: ResourceInfo) -> fieldmanager.Schema:
@@ -356,6 +360,9 @@ def create_app(config: Config | None = None, *, server: APIServer | None = None)
         body, media = server.metrics.render()
         return Response(body, 200, media_type=media)
 
+    async def proxy_route(request: Request) -> Response:
+        return await proxy(server, request)
+
     async def pod_stream(websocket: WebSocket) -> None:
         await kubelet_websocket(server, websocket)
 
@@ -396,6 +403,11 @@ def create_app(config: Config | None = None, *, server: APIServer | None = None)
             Route("/openapi/v2", openapi_v2),
             Route("/openapi/v3", openapi_v3),
             Route("/openapi/v3/{path:path}", openapi_v3),
+            # nodes/proxy, pods/proxy, services/proxy with a path after "proxy" (see proxy.py)
+            Route("/api/v1/nodes/{name}/proxy/{path:path}", proxy_route, methods=all_methods),
+            Route("/api/v1/namespaces/{namespace}/pods/{name}/proxy/{path:path}", proxy_route, methods=all_methods),
+            Route("/api/v1/namespaces/{namespace}/services/{name}/proxy/{path:path}", proxy_route,
+                  methods=all_methods),
             Route("/{path:path}", resource, methods=all_methods),
             WebSocketRoute("/api/v1/namespaces/{namespace}/pods/{name}/{subresource}", pod_stream),
         ],

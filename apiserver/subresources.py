@@ -1,5 +1,5 @@
 """Subresources: status, scale, binding, finalize, eviction; pods/log, exec, attach and portforward are
-proxied to the kubelet of the pod's node (the other kubelet-backed ones answer 503 for now)."""
+proxied to the kubelet of the pod's node over HTTPS (wss); nodes, pods and services proxy: see proxy.py."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from .crd import CustomResourceStrategy
 from .handlers import dry_run, respond
 from .negotiation import Output
 from .patch import patch_handler
+from .proxy import kubelet_port, kubelet_tls, node_address, proxy
 from .registry import DeleteOptions, Store
 from .routes import RequestInfo, parse
 from .strategy import Strategy
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 
-KUBELET_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward", "proxy"})
+KUBELET_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward"})
 
 
 async def subresource_handler(server: APIServer, request: Request, ri: RequestInfo, store: Store,
@@ -45,6 +46,8 @@ async def subresource_handler(server: APIServer, request: Request, ri: RequestIn
     if ri.subresource in ("exec", "attach", "portforward") and info.plural == "pods" and not info.group:
         await _kubelet_location(server, ri, request.query_params.get("container", ""))  # upstream's errors first
         raise errors.bad_request("Upgrade request required")  # only WebSocket upgrades are served (no SPDY)
+    if ri.subresource == "proxy" and not info.group and info.plural in ("nodes", "pods", "services"):
+        return await proxy(server, request)
     if ri.subresource in KUBELET_SUBRESOURCES:
         await store.get(ri.namespace, ri.name)
         raise errors.service_unavailable(f"{ri.subresource} is not available: no kubelet serves this node yet")
@@ -294,7 +297,7 @@ async def _eviction(server: APIServer, request: Request, ri: RequestInfo, store:
     return respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, out, 201)
 
 
-# --- kubelet proxy: pods/log (HTTP), pods/exec|attach|portforward (WebSocket) ------------------------------
+# --- kubelet proxy: pods/log (HTTPS), pods/exec|attach|portforward (wss) ----------------------------------
 
 #: kubectl port-forward's subprotocol (SPDY tunnelled in the websocket) is not an HTTP token; towards the
 #: kubelet it travels under a token-safe alias
@@ -332,13 +335,8 @@ async def _kubelet_location(server: APIServer, ri: RequestInfo, container: str) 
             raise errors.service_unavailable(f"pod {ri.name} does not have a host assigned")
         raise errors.bad_request(f"pod {ri.name} does not have a host assigned")
     node = await server.store(server.registry.get("", "v1", "nodes")).get("", node_name)
-    status = node.get("status") or {}
-    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
-    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
-    host = addresses.get("InternalIP") or addresses.get("ExternalIP") or addresses.get("Hostname")
-    if not port or not host:
-        raise errors.service_unavailable(f"node {node_name} does not publish a kubelet endpoint")
-    return (f"[{host}]" if ":" in host else host) + f":{port}", name
+    host = node_address(node)
+    return (f"[{host}]" if ":" in host else host) + f":{kubelet_port(node)}", name
 
 
 def _kubelet_error(code: int, text: str) -> errors.StatusError:
@@ -349,8 +347,8 @@ def _kubelet_error(code: int, text: str) -> errors.StatusError:
 async def _proxy_log(server: APIServer, request: Request, ri: RequestInfo, store: Store) -> Response:
     target, container = await _kubelet_location(server, ri, request.query_params.get("container", ""))
     params = {k: v for k, v in request.query_params.items() if k in LOG_PARAMS}
-    client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=5.0))
-    url = f"http://{target}/containerLogs/{ri.namespace}/{ri.name}/{container}"
+    client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=5.0), verify=kubelet_tls(server))
+    url = f"https://{target}/containerLogs/{ri.namespace}/{ri.name}/{container}"
     try:
         resp = await client.send(client.build_request("GET", url, params=params), stream=True)
     except httpx.HTTPError as e:
@@ -402,8 +400,8 @@ async def kubelet_websocket(server: APIServer, ws: WebSocket) -> None:
     query = ws.url.query
     offered = [SPDY_TUNNEL_ALIAS if p == SPDY_TUNNEL else p for p in ws.scope.get("subprotocols") or []]
     try:
-        upstream = await connect(f"ws://{target}{path}" + (f"?{query}" if query else ""),
-                                 subprotocols=offered or None,  # type: ignore[arg-type]
+        upstream = await connect(f"wss://{target}{path}" + (f"?{query}" if query else ""),
+                                 ssl=kubelet_tls(server), subprotocols=offered or None,  # type: ignore[arg-type]
                                  max_size=None, ping_interval=None, open_timeout=10)
     except InvalidStatus as e:
         body = e.response.body or b""

@@ -9,7 +9,10 @@
 - ``/portForward/{namespace}/{pod}``: WebSocket; ``spdy-tunnel.portforward.kplane.dev`` (kubectl's
   ``SPDY/3.1+portforward.k8s.io`` as the API server relays it, see spdy.py), or ``v4.channel.k8s.io`` with ``?port=P``: per port a data channel 2i and an error channel
   2i+1, each opened by a frame carrying the port (uint16, little endian);
-- ``GET /healthz``, ``GET /pods`` (the PodList this kubelet runs).
+- ``GET /healthz``, ``GET /pods`` (the PodList this kubelet runs), ``GET /metrics`` (Prometheus),
+  ``GET /configz`` (``{"kubeletconfig": {...}}``), ``GET /stats/summary`` (node and pod stats, what is known).
+
+Served over HTTPS (see tls.py); the API server reaches it for the above and for ``nodes/proxy``.
 """
 
 from __future__ import annotations
@@ -23,18 +26,21 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from . import spdy
+from . import spdy, stats
 from .logs import LogOptions, parse_time
+from .network import dial
 from .runtime import ExecError, ExecProcess
 
 if TYPE_CHECKING:
     from .agent import Kubelet
+    from .node import NodeConfig
     from .podworker import PodWorker
 
 Obj = dict[str, Any]
@@ -68,7 +74,30 @@ def status_json(code: int | None, message: str = "", reason: str = "") -> bytes:
                          "code": 500})
 
 
-def create_app(kubelet: Kubelet) -> Starlette:
+def kubelet_config(cfg: NodeConfig, *, tls_cert_file: str, tls_private_key_file: str) -> Obj:
+    """The KubeletConfiguration /configz reports (upstream's field names and defaults where they apply)."""
+    from .node import RENEW_INTERVAL, STATUS_INTERVAL, STATUS_REPORT_INTERVAL
+
+    def dur(seconds: float) -> str:
+        m, sec = divmod(int(seconds), 60)
+        return f"{m}m{sec}s" if m else f"{sec}s"
+
+    return {
+        "enableServer": True, "address": cfg.address, "port": cfg.port, "readOnlyPort": 0,
+        "tlsCertFile": tls_cert_file, "tlsPrivateKeyFile": tls_private_key_file,
+        "authentication": {"x509": {}, "webhook": {"enabled": False, "cacheTTL": "2m0s"},
+                           "anonymous": {"enabled": True}},
+        "authorization": {"mode": "AlwaysAllow", "webhook": {"cacheAuthorizedTTL": "5m0s",
+                                                             "cacheUnauthorizedTTL": "30s"}},
+        "podCIDR": cfg.pod_cidr, "maxPods": cfg.pods, "syncFrequency": "1m0s",
+        "nodeStatusUpdateFrequency": dur(STATUS_INTERVAL), "nodeStatusReportFrequency": dur(STATUS_REPORT_INTERVAL),
+        "nodeLeaseDurationSeconds": 40, "cgroupDriver": "cgroupfs", "failSwapOn": True,
+        "containerLogMaxSize": "10Mi", "containerLogMaxFiles": 5, "registerNode": True,
+        "leaseRenewInterval": dur(RENEW_INTERVAL),
+    }
+
+
+def create_app(kubelet: Kubelet, settings: Obj | None = None) -> Starlette:
     def worker_or_error(namespace: str, name: str) -> PodWorker | Response:
         worker = kubelet.find(namespace, name)
         if worker is None:
@@ -82,6 +111,15 @@ def create_app(kubelet: Kubelet) -> Starlette:
         items = [w.pod for a in kubelet.agents for w in a.workers.values()]
         return Response(orjson.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}),
                         media_type="application/json")
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    async def configz(request: Request) -> Response:
+        return Response(orjson.dumps({"kubeletconfig": settings or {}}), media_type="application/json")
+
+    async def summary(request: Request) -> Response:
+        return Response(orjson.dumps(stats.summary(kubelet)), media_type="application/json")
 
     async def container_logs(request: Request) -> Response:
         p = request.path_params
@@ -163,6 +201,7 @@ def create_app(kubelet: Kubelet) -> Starlette:
         offered = ws.scope.get("subprotocols") or []
         proto = next((x for x in PORTFORWARD_PROTOCOLS if x in offered), None)
         host = worker.pod_ip or worker.agent.cfg.address
+        netns = worker.agent.network.pids.get(worker.uid)  # pod network: dial localhost inside the sandbox
         if proto == spdy.PROTOCOL_ALIAS:  # kubectl's SPDY streams tunnelled through the websocket
             await ws.accept(subprotocol=proto)
 
@@ -173,7 +212,7 @@ def create_app(kubelet: Kubelet) -> Starlette:
                     return None
                 return None if msg["type"] == "websocket.disconnect" else (msg.get("bytes") or b"")
 
-            await spdy.serve(receive, ws.send_bytes, host)
+            await spdy.serve(receive, ws.send_bytes, host, netns)
             with contextlib.suppress(Exception):
                 await ws.close()
             return
@@ -181,7 +220,7 @@ def create_app(kubelet: Kubelet) -> Starlette:
             await deny(ws, 400, "query parameter \"port\" is required")
             return
         await ws.accept(subprotocol=proto)
-        await forward(ws, host, ports)
+        await forward(ws, host, ports, netns)
 
     async def upgrade_required(request: Request) -> Response:
         return PlainTextResponse("Upgrade request required", 400)
@@ -189,7 +228,9 @@ def create_app(kubelet: Kubelet) -> Starlette:
     stream_paths = ["/exec/{namespace}/{pod}/{container}", "/exec/{namespace}/{pod}/{uid}/{container}",
                     "/attach/{namespace}/{pod}/{container}", "/attach/{namespace}/{pod}/{uid}/{container}"]
     pf_paths = ["/portForward/{namespace}/{pod}", "/portForward/{namespace}/{pod}/{uid}"]
-    routes: list[Any] = [Route("/healthz", healthz), Route("/pods", pods),
+    routes: list[Any] = [Route("/healthz", healthz), Route("/pods", pods), Route("/pods/", pods),
+                         Route("/metrics", metrics), Route("/configz", configz),
+                         Route("/stats/summary", summary),
                          Route("/containerLogs/{namespace}/{pod}/{container}", container_logs)]
     routes += [WebSocketRoute(path, stream_ws) for path in stream_paths]
     routes += [WebSocketRoute(path, port_forward) for path in pf_paths]
@@ -248,7 +289,7 @@ async def pump(ws: WebSocket, proc: ExecProcess, *, stdout: bool, stderr: bool, 
             t.cancel()
 
 
-async def forward(ws: WebSocket, host: str, ports: list[int]) -> None:
+async def forward(ws: WebSocket, host: str, ports: list[int], netns: int | None = None) -> None:
     """Port-forward: one TCP connection per requested port, bytes relayed both ways."""
     conns: dict[int, asyncio.StreamWriter] = {}
     readers: list[asyncio.Task[None]] = []
@@ -262,7 +303,7 @@ async def forward(ws: WebSocket, host: str, ports: list[int]) -> None:
         await _send(ws, 2 * i, struct.pack("<H", port))
         await _send(ws, 2 * i + 1, struct.pack("<H", port))
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+            reader, writer = await asyncio.wait_for(dial(host, port, netns), 5)
         except (OSError, TimeoutError) as e:
             await _send(ws, 2 * i + 1, f"error forwarding port {port} to pod: {e}".encode())
             continue

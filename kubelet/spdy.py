@@ -15,6 +15,8 @@ import struct
 import zlib
 from collections.abc import Awaitable, Callable
 
+from .network import dial
+
 PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 #: the same, as the API server asks for it (the websockets library accepts only HTTP tokens)
 PROTOCOL_ALIAS = "spdy-tunnel.portforward.kplane.dev"
@@ -99,7 +101,7 @@ class Framer:
 
 
 async def serve(receive: Callable[[], Awaitable[bytes | None]], send: Callable[[bytes], Awaitable[None]],
-                host: str) -> None:
+                host: str, netns: int | None = None) -> None:
     """Run one port-forward session until the client goes away (``receive`` returns None) or says GOAWAY."""
     framer = Framer()
     pairs: dict[str, dict[str, int]] = {}  # requestid -> {"error": sid, "data": sid, "port": P}
@@ -108,7 +110,7 @@ async def serve(receive: Callable[[], Awaitable[bytes | None]], send: Callable[[
 
     async def relay(data_sid: int, error_sid: int, port: int) -> None:
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+            reader, writer = await asyncio.wait_for(dial(host, port, netns), 5)
         except (OSError, TimeoutError) as e:
             msg = f"error forwarding port {port} to pod: dial tcp {host}:{port}: {e}"
             await send(framer.data(error_sid, msg.encode(), fin=True))

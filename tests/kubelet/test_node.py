@@ -42,8 +42,8 @@ def test_kubelet_api_health(kl: KubeletCluster) -> None:
     node = kl.api.get(f"/api/v1/nodes/{kl.node}")
     assert node is not None
     port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
-    assert httpx.get(f"http://127.0.0.1:{port}/healthz").text == "ok"
-    assert httpx.get(f"http://127.0.0.1:{port}/pods").json()["kind"] == "PodList"
+    assert httpx.get(f"https://127.0.0.1:{port}/healthz", verify=False).text == "ok"  # self-signed (tls.py)
+    assert httpx.get(f"https://127.0.0.1:{port}/pods", verify=False).json()["kind"] == "PodList"
 
 
 def test_lease_renews_and_stops_when_the_kubelet_dies(kl: KubeletCluster) -> None:
