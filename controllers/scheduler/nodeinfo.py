@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -17,6 +18,10 @@ def normalized_image(name: str) -> str:
         return name + ":latest"
     return name
 
+
+#: generations come from one counter for every NodeInfo (and clone), as upstream's nextGeneration: a
+#: (node name, generation) pair never names two different contents
+_GENERATIONS = itertools.count(1)
 
 class NodeInfo:
     """Mutable aggregate. ``node`` is None once the Node object is gone but pods still reference it."""
@@ -46,7 +51,7 @@ class NodeInfo:
 
     def set_node(self, node: Obj | None) -> None:
         self.node = node
-        self.generation += 1
+        self.generation = next(_GENERATIONS)
         if node is None:
             return
         self.labels = dict(node["metadata"].get("labels") or {})
@@ -72,7 +77,7 @@ class NodeInfo:
             self.with_affinity[pi.key] = pi
         if pi.required_anti_affinity:
             self.with_required_anti_affinity[pi.key] = pi
-        self.generation += 1
+        self.generation = next(_GENERATIONS)
 
     def remove_pod(self, key: str) -> PodInfo | None:
         pi = self.pods.pop(key, None)
@@ -88,7 +93,7 @@ class NodeInfo:
                 del self.ports[port]
         self.with_affinity.pop(key, None)
         self.with_required_anti_affinity.pop(key, None)
-        self.generation += 1
+        self.generation = next(_GENERATIONS)
         return pi
 
     def clone(self) -> NodeInfo:

@@ -76,6 +76,30 @@ def count_matching(pods: Mapping[str, PodInfo], selector: LabelSelector | None, 
                if p.namespace == namespace and not p.deleting and selects(selector, p.labels))
 
 
+class MatchCounts:
+    """Matching pods per node, kept across scheduling cycles: (selector, namespace) -> node name ->
+    (NodeInfo generation, count). A node's count is recomputed only when its pods changed, so the pods of
+    one Deployment scheduled one after another do not rescan every node's pods each cycle."""
+
+    def __init__(self, limit: int = 128) -> None:
+        self._by: dict[tuple[LabelSelector | None, str], dict[str, tuple[int, int]]] = {}
+        self._limit = limit
+
+    def count(self, node: NodeInfo, selector: LabelSelector | None, namespace: str) -> int:
+        key = (selector, namespace)
+        per = self._by.get(key)
+        if per is None:
+            if len(self._by) >= self._limit:
+                self._by.clear()
+            per = self._by[key] = {}
+        hit = per.get(node.name)
+        if hit is not None and hit[0] == node.generation:
+            return hit[1]
+        n = count_matching(node.pods, selector, namespace)
+        per[node.name] = (node.generation, n)
+        return n
+
+
 def _parse(raw: list[Obj], pod: PodInfo, action: str, selector: LabelSelector | None = None) -> list[Constraint]:
     out = []
     for c in raw:
@@ -112,25 +136,16 @@ class _FilterState:
 
 
 class _ScoreState:
-    def __init__(self, constraints: list[Constraint], namespace: str) -> None:
+    def __init__(self, constraints: list[Constraint], namespace: str, matches: MatchCounts) -> None:
         self.constraints = constraints
         self.namespace = namespace
         self.ignored: set[str] = set()
         self.counts: list[dict[str, int]] = [{} for _ in constraints]
         self.weights: list[float] = []
-        #: matching pods per node, per distinct selector (the default constraints share theirs)
-        firsts: list[int] = []
-        for c in constraints:
-            firsts.append(next(j for j, d in enumerate(constraints) if d.selector == c.selector))
-        self.memo_of = firsts
-        self.memos: list[dict[str, int]] = [{} for _ in constraints]
+        self.matches = matches
 
     def count(self, i: int, node: NodeInfo) -> int:
-        memo = self.memos[self.memo_of[i]]
-        n = memo.get(node.name)
-        if n is None:
-            n = memo[node.name] = count_matching(node.pods, self.constraints[i].selector, self.namespace)
-        return n
+        return self.matches.count(node, self.constraints[i].selector, self.namespace)
 
 
 class PodTopologySpread(Plugin):
@@ -142,6 +157,7 @@ class PodTopologySpread(Plugin):
     def __init__(self, handle: Handle, args: Mapping[str, Any] | None = None) -> None:
         super().__init__(handle, args)
         self.system_defaulted = self.args.get("defaultingType", "System") == "System"
+        self.matches = MatchCounts()
         self.defaults: list[Obj] = (SYSTEM_DEFAULTS if self.system_defaulted
                                     else list(self.args.get("defaultConstraints") or []))
 
@@ -184,7 +200,7 @@ class PodTopologySpread(Plugin):
             for c in constraints:
                 if c.includes(pod, node):
                     pair = (c.key, node.labels[c.key])
-                    st.counts[pair] = st.counts.get(pair, 0) + count_matching(node.pods, c.selector, pod.namespace)
+                    st.counts[pair] = st.counts.get(pair, 0) + self.matches.count(node, c.selector, pod.namespace)
         st.recompute()
         state.data[self.name] = st
         return None
@@ -226,7 +242,7 @@ class PodTopologySpread(Plugin):
         if not constraints:
             return skip()
         require_all = bool(pod.spec.get("topologySpreadConstraints")) or not self.system_defaulted
-        st = _ScoreState(constraints, pod.namespace)
+        st = _ScoreState(constraints, pod.namespace, self.matches)
         sizes = [0] * len(constraints)
         for node in nodes:
             if require_all and not all(c.key in node.labels for c in constraints):
