@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import ipaddress
 import logging
 import re
 import sys
@@ -143,6 +144,7 @@ def _run_kubelet(args: argparse.Namespace) -> int:
     try:  # volumes in mount namespaces
         volume_mounts = mountns.resolve_mode(args.volume_mounts, args.runtime)
         sync_frequency = _go_duration(args.sync_frequency)
+        cluster_dns = _ip_list(args.cluster_dns, "--cluster-dns")
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -152,7 +154,7 @@ def _run_kubelet(args: argparse.Namespace) -> int:
                                pod_cidr=args.pod_cidr, events=args.events == "true",
                                tls_cert_file=args.tls_cert_file, tls_private_key_file=args.tls_private_key_file,
                                pod_network=pod_network, log_limits=log_limits, volume_mounts=volume_mounts,
-                               sync_frequency=sync_frequency))
+                               sync_frequency=sync_frequency, cluster_dns=cluster_dns))
     except KeyboardInterrupt:
         pass
     return 0
@@ -190,7 +192,21 @@ def _kubelet_args(p: argparse.ArgumentParser) -> None:
                         "workingDir; auto picks namespace when possible")
     p.add_argument("--sync-frequency", default="1m0s",
                    help="max period between refreshes of configMap, secret, downwardAPI and projected volumes")
+    p.add_argument("--cluster-dns", default="",
+                   help="comma-separated DNS server IPs for pods with dnsPolicy ClusterFirst (default: none, "
+                        "such pods fall back to the Default policy)")
     p.add_argument("--log-level", default="warning")
+
+
+def _ip_list(text: str, flag: str) -> list[str]:
+    """A comma-separated list of IP addresses (a pflag ``strings`` flag)."""
+    out = []
+    for item in (i.strip() for i in text.split(",") if i.strip()):
+        try:
+            out.append(str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise ValueError(f'invalid argument "{text}" for "{flag}" flag: invalid IP address "{item}"') from None
+    return out
 
 
 def _run_scheduler(args: argparse.Namespace) -> int:

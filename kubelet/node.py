@@ -9,6 +9,7 @@ logs and exec to); a Lease ``kube-node-lease/<node>`` (40 s, renewed every 10 s)
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import os
 import platform
@@ -19,6 +20,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from schemas.quantity import canonical
 
 from .podstatus import rfc3339
 
@@ -80,6 +83,14 @@ class NodeConfig:
     labels: dict[str, str] = field(default_factory=dict)
     #: evaluate memory/disk pressure from the host (process runtime); simulated nodes never feel pressure
     host_pressure: bool = True
+    #: pod network (kubelet/network.py): "netns" gives each pod a sandbox, "host" shares the node's network
+    pod_network: str = "host"
+    #: process runtime volumes (kubelet/mountns.py): "namespace" (mount namespaces) or "rewrite" (path rewrite)
+    volume_mounts: str = "rewrite"
+    #: seconds between refreshes of configMap/secret/downwardAPI/projected volumes (--sync-frequency)
+    sync_frequency: float = 60.0
+    #: --cluster-dns: the nameservers of ClusterFirst pods (kubelet/dns.py); empty falls back to Default
+    cluster_dns: list[str] = field(default_factory=list)
 
     def capacity(self) -> dict[str, str]:
         storage = self.ephemeral_storage
@@ -177,24 +188,107 @@ def node_conditions(old: list[Obj], values: dict[str, tuple[bool, str, str]]) ->
     return out
 
 
-def condition_summary(conditions: list[Obj]) -> dict[str, str]:
-    return {c.get("type", ""): c.get("status", "") for c in conditions if c.get("type") in NODE_CONDITIONS}
+@functools.cache
+def _host_info() -> tuple[str, str, str, str]:
+    """machine-id, boot id, kernel release, OS image: fixed while the process lives."""
+    return (_read("/etc/machine-id"), _read("/proc/sys/kernel/random/boot_id"), platform.release(), os_image())
 
 
 def node_status(cfg: NodeConfig, conditions: list[Obj]) -> Obj:
     cap = cfg.capacity()
-    machine_id = _read("/etc/machine-id") or uuid.uuid5(uuid.NAMESPACE_DNS, cfg.name).hex
+    machine_id, boot_id, kernel, image = _host_info()
     return {
         "capacity": cap, "allocatable": dict(cap), "conditions": conditions,
         "addresses": [{"type": "InternalIP", "address": cfg.address}, {"type": "Hostname", "address": cfg.name}],
         "daemonEndpoints": {"kubeletEndpoint": {"Port": cfg.port}},
         "nodeInfo": {
-            "machineID": machine_id, "systemUUID": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"kplane-node/{cfg.name}")),
-            "bootID": _read("/proc/sys/kernel/random/boot_id"), "kernelVersion": platform.release(),
-            "osImage": os_image(), "containerRuntimeVersion": f"kplane-{cfg.runtime}://{cfg.runtime_version}",
+            "machineID": machine_id or uuid.uuid5(uuid.NAMESPACE_DNS, cfg.name).hex,
+            "systemUUID": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"kplane-node/{cfg.name}")),
+            "bootID": boot_id, "kernelVersion": kernel,
+            "osImage": image, "containerRuntimeVersion": f"kplane-{cfg.runtime}://{cfg.runtime_version}",
             "kubeletVersion": KUBELET_VERSION, "operatingSystem": "linux", "architecture": host_arch(),
         },
     }
+
+
+def _canonical_resources(resources: Any) -> Any:
+    if not isinstance(resources, dict):
+        return resources
+    out = {}
+    for k, v in resources.items():
+        try:
+            out[k] = canonical(v) if isinstance(v, str) else v
+        except ValueError:
+            out[k] = v
+    return out
+
+
+def _comparable(status: Obj) -> Obj:
+    out = {k: v for k, v in status.items() if k not in ("conditions", "capacity", "allocatable")}
+    for key in ("capacity", "allocatable"):
+        if key in status:
+            out[key] = _canonical_resources(status[key])
+    conds = sorted((c for c in status.get("conditions") or [] if isinstance(c, dict)),
+                   key=lambda c: str(c.get("type", "")))
+    out["conditions"] = [{k: v for k, v in c.items() if k != "lastHeartbeatTime"} for c in conds]
+    return out
+
+
+def status_changed(old: Obj, new: Obj) -> bool:
+    """Upstream's nodeStatusHasChanged: conditions compared without their lastHeartbeatTime (and in any
+    order), quantities by value; anything else exactly."""
+    return _comparable(old) != _comparable(new)
+
+
+def _diff_map(old: Obj, new: Obj) -> Obj:
+    out: Obj = {}
+    for k, v in new.items():
+        o = old.get(k)
+        if k in old and o == v:
+            continue
+        out[k] = _diff_map(o, v) if isinstance(o, dict) and isinstance(v, dict) else v
+    for k in old:
+        if k not in new:
+            out[k] = None
+    return out
+
+
+def status_patch(old: Obj, new: Obj) -> Obj:
+    """The strategic merge patch of ``{"status": ...}`` taking ``old`` to ``new``, shaped as upstream's
+    two-way merge patch for Node status: conditions merged by ``type`` with ``$setElementOrder``, changed
+    fields only; addresses, when they change, replaced whole (``$patch: replace``, upstream's fix-up for
+    their wrong merge annotation); other lists replaced."""
+    out: Obj = {}
+    for key in sorted(set(old) | set(new)):
+        if key not in new:
+            out[key] = None
+            continue
+        o, v = old.get(key), new[key]
+        if key in old and o == v:
+            continue
+        if key == "conditions" and isinstance(o, list) and isinstance(v, list):
+            before = {c.get("type"): c for c in o if isinstance(c, dict)}
+            changed: list[Obj] = []
+            for c in v:
+                prev = before.get(c.get("type"))
+                if prev is None:
+                    changed.append(c)
+                else:
+                    d = _diff_map(prev, c)
+                    if d:
+                        changed.append({"type": c.get("type"), **d})
+            kept = {c.get("type") for c in v}
+            changed += [{"type": t, "$patch": "delete"} for t in before if t not in kept]
+            out["$setElementOrder/conditions"] = [{"type": c.get("type")} for c in v]
+            if changed:
+                out["conditions"] = changed
+        elif key == "addresses" and isinstance(v, list) and o:
+            out[key] = [*v, {"$patch": "replace"}]
+        elif isinstance(o, dict) and isinstance(v, dict):
+            out[key] = _diff_map(o, v)
+        else:
+            out[key] = v
+    return {"status": out}
 
 
 def node_object(cfg: NodeConfig, conditions: list[Obj]) -> Obj:

@@ -20,13 +20,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .env import ConfigError, command_line, container_env
+from .dns import write_pod_files
+from .env import ConfigError, command_line, container_env, expand
 from .events import container_path
+from .images import PullBackoff, catalog_for, container_argv, ensure_image
 from .logs import LogOptions, log_path, read_log
+from .network import NetworkError, pod_hostname
 from .podstatus import KUBELET_CONDITIONS, ContainerRecord, pod_status, rfc3339
 from .prober import Prober
 from .runtime import ContainerInfo
-from .volumes import container_mounts, materialize
+from .volumes import container_mounts, materialize, prepare_subpaths
 
 if TYPE_CHECKING:
     from .agent import NodeAgent
@@ -85,6 +88,8 @@ class PodWorker:
         self.task: asyncio.Task[None] | None = None
         self.volumes: dict[str, Path] = {}
         self._mount_error = ""
+        self._volumes_due = 0.0  # monotonic time of the next configMap/secret/... volume refresh
+        self._pull_backoff: dict[str, PullBackoff] = {}  # image -> back-off (upstream keys it by pod and image)
 
     # --- plumbing ------------------------------------------------------------------------------------
 
@@ -129,6 +134,8 @@ class PodWorker:
                 try:
                     delay = await self._sync()
                     self.publish()
+                    if self.terminal and self.uid in self.agent.network.pids:  # pod network: as upstream, a
+                        await self.agent.network.remove(self.uid)  # finished pod's sandbox goes (its IP stays)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -163,6 +170,8 @@ class PodWorker:
         if not self.sandbox_ready and not await self._create_sandbox():
             return 5.0  # a volume's source is missing: retry
         waits: list[float] = []
+        if self.runtime.name == "process":
+            waits.append(await self._refresh_volumes())
         deadline = spec.get("activeDeadlineSeconds")
         if deadline is not None:
             left = self.started_mono + int(deadline) - time.monotonic()
@@ -244,8 +253,27 @@ class PodWorker:
                 self.pod_ip = self.agent.cfg.address
             else:
                 self.pod_ip = self.agent.ipam.allocate()
+        # --- pod network (kubelet/network.py): the sandbox's namespaces, eth0 with the pod IP, the hostname
+        network = self.agent.network
+        if network.enabled and not spec.get("hostNetwork") and self.uid not in network.pids:
+            try:
+                await network.create(self.uid, self.pod_ip, str(self.agent.ipam.network), pod_hostname(self.pod))
+            except NetworkError as e:
+                self.event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
+                return False
+        # --- end pod network
         if self.runtime.name == "process":
             (self.pod_dir / "fs").mkdir(parents=True, exist_ok=True)
+            # --- pod /etc/hosts and /etc/resolv.conf (kubelet/dns.py): a sandbox's own, in mount namespaces
+            if self.uid in network.pids and self.agent.cfg.volume_mounts == "namespace":
+                try:
+                    for event_type, reason, message in write_pod_files(self.pod_dir, self.pod, [self.pod_ip],
+                                                                       self.agent.cfg.cluster_dns):
+                        self.event(event_type, reason, message)
+                except OSError as e:
+                    self.event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
+                    return False
+            # --- end pod /etc/hosts and /etc/resolv.conf
             try:
                 self.volumes = await materialize(self.agent.client, self._pod_view(), self.pod_dir)
             except (ConfigError, OSError) as e:
@@ -253,8 +281,26 @@ class PodWorker:
                     self._mount_error = str(e)
                     self.event("Warning", "FailedMount", str(e))
                 return False
+            self._volumes_due = time.monotonic() + self.agent.cfg.sync_frequency
         self.sandbox_ready = True
         return True
+
+    async def _refresh_volumes(self) -> float:
+        """Every sync period, as upstream's periodic pod sync: configMap, secret, downwardAPI and projected
+        volumes are rewritten in place (a source gone missing keeps the last content). Returns the seconds
+        until the next refresh."""
+        now = time.monotonic()
+        if now < self._volumes_due:
+            return self._volumes_due - now
+        self._volumes_due = now + self.agent.cfg.sync_frequency
+        try:
+            self.volumes = await materialize(self.agent.client, self._pod_view(), self.pod_dir)
+            self._mount_error = ""
+        except (ConfigError, OSError) as e:
+            if self._mount_error != str(e):
+                self._mount_error = str(e)
+                self.event("Warning", "FailedMount", str(e))
+        return self.agent.cfg.sync_frequency
 
     def _teardown(self) -> None:
         self.terminal = True
@@ -272,7 +318,15 @@ class PodWorker:
 
     async def _start(self, rec: ContainerRecord) -> float | None:
         container = self.specs[rec.name]
-        base = {"PATH": self.agent.base_path, "HOSTNAME": self.name, "HOME": str(self.pod_dir / "fs")}
+        if self.runtime.name == "process":
+            wait = self._pull(rec, container)
+            if wait is not None:
+                return wait
+        try:  # the pod's hostname (spec.hostname, e.g. an Indexed Job's <job>-<index>), as a runtime sets it
+            hostname = pod_hostname(self.pod)
+        except NetworkError:
+            hostname = self.name
+        base = {"PATH": self.agent.base_path, "HOSTNAME": hostname, "HOME": str(self.pod_dir / "fs")}
         try:
             env = await container_env(self.agent.client, self._pod_view(), container, base=base,
                                       allocatable=self.agent.cfg.capacity())
@@ -281,10 +335,23 @@ class PodWorker:
                 self.event("Warning", "Failed", f"Error: {e}", rec)
             rec.waiting_reason, rec.waiting_message = "CreateContainerConfigError", str(e)
             return 5.0
-        image = container.get("image", "")
-        self.event("Normal", "Pulled", f'Container image "{image}" already present on machine', rec)
+        if self.runtime.name == "process":
+            try:
+                prepare_subpaths(container, self.volumes)
+            except ConfigError as e:
+                if rec.waiting_message != str(e):
+                    self.event("Warning", "Failed", f"Error: {e}", rec)
+                rec.waiting_reason, rec.waiting_message = "CreateContainerConfigError", str(e)
+                return 5.0
+            argv = container_argv(catalog_for(self.agent.cfg.data_dir).lookup(container.get("image", "")),
+                                  [expand(x, env) for x in container.get("command") or []],
+                                  [expand(x, env) for x in container.get("args") or []])
+        else:  # the simulated runtime accepts any image and runs nothing
+            argv = command_line(container, env)
+            image = container.get("image", "")
+            self.event("Normal", "Pulled", f'Container image "{image}" already present on machine', rec)
         info = await self.runtime.start_container(
-            self.pod, container, attempt=rec.attempts, argv=command_line(container, env), env=env,
+            self.pod, container, attempt=rec.attempts, argv=argv, env=env,
             pod_dir=self.pod_dir, log_path=log_path(self.agent.logs_dir, self.pod, rec.name, rec.attempts),
             mounts=container_mounts(container, self.volumes))
         if rec.current is not None:
@@ -308,6 +375,17 @@ class PodWorker:
                 return None
         self.prober.start(container, rec, info)
         return None
+
+    def _pull(self, rec: ContainerRecord, container: Obj) -> float | None:
+        """The image pull before a start (process runtime): None when the image is there, else the seconds
+        until the worker should look again."""
+        result = ensure_image(catalog_for(self.agent.cfg.data_dir), self._pull_backoff, container, time.time())
+        for event_type, reason, message in result.events:
+            self.event(event_type, reason, message, rec)
+        if result.ok:
+            return None
+        rec.waiting_reason, rec.waiting_message = result.reason, result.message
+        return result.retry_in if result.retry_in is not None else 5.0
 
     async def _restart(self, rec: ContainerRecord) -> float | None:
         """Restart an exited container unless it is in its back-off window (CrashLoopBackOff)."""
@@ -417,6 +495,7 @@ class PodWorker:
                     log.warning("final status/delete of %s failed: %s", self.key, e)
                     await asyncio.sleep(0.5 * (attempt + 1))
         await self.runtime.remove_pod(self.uid)
+        await self.agent.network.remove(self.uid)  # pod network: veth and sandbox holder
         if self.pod_ip and not (self.runtime.host_network or (self.pod.get("spec") or {}).get("hostNetwork")):
             self.agent.ipam.release(self.pod_ip)
 
@@ -430,6 +509,8 @@ class PodWorker:
         cur = rec.current
         if cur is None:
             reason = rec.waiting_reason or ("ContainerCreating" if self.init_done or rec.init else "PodInitializing")
+            reason = {"ErrImagePull": "image can't be pulled",
+                      "ImagePullBackOff": "trying and failing to pull image"}.get(reason, reason)
             raise ValueError(f'container "{name}" in pod "{self.name}" is waiting to start: {reason}')
         in_backoff = cur.exited and bool(rec.waiting_reason)
         if previous:

@@ -17,7 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..logs import LogLimits
 
 Obj = dict[str, Any]
 
@@ -140,7 +143,7 @@ def new_container_id(runtime: str, pod_uid: str, name: str, attempt: int) -> str
     return f"{runtime}://{hashlib.sha256(seed).hexdigest()}"
 
 
-def make_runtime(kind: str, root: Path) -> Runtime:
+def make_runtime(kind: str, root: Path, *, log_limits: LogLimits | None = None) -> Runtime:
     if kind == "simulated":
         from .simulated import SimulatedRuntime
 
@@ -148,5 +151,5 @@ def make_runtime(kind: str, root: Path) -> Runtime:
     if kind == "process":
         from .process import ProcessRuntime
 
-        return ProcessRuntime(root)
+        return ProcessRuntime(root, log_limits)
     raise ValueError(f"unknown runtime {kind!r} (simulated or process)")

@@ -1,14 +1,19 @@
 """The process runtime: every container attempt is a real child process of the kubelet.
 
-- The command is ``command + args`` (``args`` alone when there is no ``command``: images here have no
-  entrypoint). With neither, the container runs a sleeper (as ``registry.k8s.io/pause`` would). Images
-  are not pulled: the image is only recorded in the status.
-- Each attempt runs in its own session (process group) in ``<pod dir>/fs/<workingDir>``; its stdout and
-  stderr go to a CRI log file. When the main process exits, the rest of its group is killed, as when a
+- The argv comes from the kubelet: the image's ENTRYPOINT/CMD from the catalog (kubelet/images.py)
+  combined with ``command``/``args``. An empty argv runs a sleeper (as ``registry.k8s.io/pause`` would).
+- Each attempt runs in its own session (process group) in its workingDir (in a mount namespace), else in
+  ``<pod dir>/fs`` (or ``<pod dir>/fs/<workingDir>`` with the path rewrite); its stdout and
+  stderr go to a CRI log file, rotated per the kubelet's containerLogMaxSize/MaxFiles (see logs.py).
+- Resource limits: each attempt runs in cgroups of its own, else under rlimits (see cgroups.py); an
+  attempt the OOM killer hit ends with reason ``OOMKilled``. When the main process exits, the rest of its group is killed, as when a
   container's init process dies. Exit codes: signal N gives 128+N, as runtimes report.
-- Pods share the node's network (no namespaces): they report the node's IP.
-- Volumes are seen through a path rewrite (see volumes.py): mountPaths in argv, env values, workingDir and
-  exec commands become the materialised directories.
+- Pods share the node's network and report its IP, unless the kubelet gives them sandboxes (see
+  kubelet/network.py): then every command of the pod runs through ``nsenter`` into its namespaces.
+- Volumes: as root, each attempt has a private mount namespace with its volumeMounts bind-mounted at their
+  mountPaths, which exec commands join (see mountns.py); otherwise they are seen through a path rewrite
+  (see volumes.py): mountPaths in argv, env values, workingDir and exec commands become the materialised
+  directories.
 - Children get ``PR_SET_PDEATHSIG`` (via ``setpriv``, when present), so they die with the kubelet; the
   kubelet also stops every container on shutdown (there is no runtime daemon to keep them).
 """
@@ -29,7 +34,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..logs import LogWriter
+from .. import mountns
+from ..cgroups import CgroupManager, limits_of, rlimit_wrap
+from ..logs import LogLimits, LogWriter
 from ..volumes import rewrite
 from . import RUNNING, ContainerInfo, ExecError, ExecProcess, image_id, new_container_id, normalize_image
 
@@ -38,6 +45,7 @@ Obj = dict[str, Any]
 SLEEPER = ["sleep", "infinity"]
 _SETPRIV = shutil.which("setpriv")
 _SETSID = shutil.which("setsid")
+_NSENTER = shutil.which("nsenter")  # pod network: see kubelet/network.py
 
 
 def _exit_code(returncode: int) -> int:
@@ -49,6 +57,21 @@ def _resolve(argv: list[str], env: dict[str, str]) -> str | None:
     if "/" in prog:
         return prog if os.access(prog, os.X_OK) else None
     return shutil.which(prog, path=env.get("PATH"))
+
+
+async def _read_status(fd: int, timeout: float) -> str | None:
+    """Read the setup's status pipe to EOF: None when it closed silently (success), else the error."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                                os.fdopen(fd, "rb", buffering=0))
+    try:
+        data = await asyncio.wait_for(reader.read(65536), timeout)
+    except TimeoutError:
+        return f"the container's mount setup did not finish within {timeout:g}s"
+    finally:
+        transport.close()
+    return data.decode(errors="replace").strip() or None
 
 
 def _killpg(pid: int, sig: int) -> None:
@@ -177,10 +200,18 @@ class _Attached:
 class ProcessRuntime:
     name = "process"
     version = "0.1.0"
-    host_network = True
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, log_limits: LogLimits | None = None) -> None:
         self.root = root
+        self.log_limits = log_limits or LogLimits()
+        self.cgroups = CgroupManager(root.name or "node")
+        # --- pod network (kubelet/network.py): host_network is set by the kubelet's --pod-network
+        self.host_network = True
+        self.sandboxes: dict[str, int] = {}  # pod uid -> sandbox holder pid, whose namespaces containers join
+        # --- end pod network
+        #: volumes in mount namespaces (kubelet/mountns.py), set from the kubelet's --volume-mounts
+        self.mount_namespaces = False
+        self.mountpoints = mountns.MountPoints(root / "mountpoints.json")
         self._listener: Callable[[str], None] = lambda uid: None
         self._pods: dict[str, dict[str, ContainerInfo]] = {}
         self._execs: set[_Proc] = set()
@@ -191,6 +222,11 @@ class ProcessRuntime:
     def _prefix(self) -> list[str]:
         return [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
 
+    def _ns_prefix(self, uid: str) -> list[str]:
+        """Pod network: enter the pod sandbox's namespaces (none for host-network pods)."""
+        pid = self.sandboxes.get(uid)
+        return [_NSENTER, "-t", str(pid), "--net", "--uts", "--ipc", "--"] if pid and _NSENTER else []
+
     async def start_container(self, pod: Obj, container: Obj, *, attempt: int, argv: list[str],
                               env: dict[str, str], pod_dir: Path, log_path: Path,
                               mounts: list[tuple[str, str]]) -> ContainerInfo:
@@ -200,6 +236,9 @@ class ProcessRuntime:
                              image=normalize_image(container.get("image", "")),
                              image_id=image_id(container.get("image", "")), log_path=log_path)
         self._pods.setdefault(uid, {})[info.id] = info
+        if self.mount_namespaces:
+            return await self._start_in_namespace(info, pod, container, argv=argv, env=env, pod_dir=pod_dir,
+                                                  log_path=log_path, mounts=mounts)
         argv = [rewrite(a, mounts) for a in argv] or list(SLEEPER)
         env = {k: rewrite(v, mounts) for k, v in env.items()}
         workdir = container.get("workingDir") or ""
@@ -214,23 +253,103 @@ class ProcessRuntime:
                         message=f'failed to create containerd task: exec: "{argv[0]}": '
                                 "executable file not found in $PATH: unknown")
             return info
-        writer = LogWriter(log_path)
+        writer = LogWriter(log_path, self.log_limits)
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self._prefix(), prog, *argv[1:], cwd=str(cwd), env=env, start_new_session=True,
+                *self._prefix(), *self._ns_prefix(uid), *self._limited(info, container, [prog, *argv[1:]]),
+                cwd=str(cwd), env=env,
+                start_new_session=True,
                 stdin=asyncio.subprocess.PIPE if container.get("stdin") else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         except OSError as e:
             writer.close()
+            await self._release(info)
             info.finish(128, reason="StartError", message=f"failed to create containerd task: {e}: unknown")
             return info
+        self._running(info, proc, writer)
+        return info
+
+    def _running(self, info: ContainerInfo, proc: asyncio.subprocess.Process, writer: LogWriter) -> None:
         info.state = RUNNING
         done = asyncio.Event()
         bcast = _Broadcast()
         info.extra.update(proc=proc, done=done, broadcast=bcast)
         info.extra["task"] = asyncio.create_task(self._supervise(info, proc, writer, done, bcast),
                                                  name=f"container-{info.name}")
+
+    # --- volumes in mount namespaces (kubelet/mountns.py) ---------------------------------------------
+
+    async def _start_in_namespace(self, info: ContainerInfo, pod: Obj, container: Obj, *, argv: list[str],
+                                  env: dict[str, str], pod_dir: Path, log_path: Path,
+                                  mounts: list[tuple[str, str]]) -> ContainerInfo:
+        """argv, env and workingDir are used verbatim; the setup in the new namespace reports through a
+        pipe: an error message, or EOF once the command has been exec'd with every mount in place."""
+        uid = info.pod_uid
+        argv = argv or list(SLEEPER)
+        workdir = container.get("workingDir") or str(pod_dir / "fs")
+        binds = mountns.binds(pod, container, mounts,
+                              pod_files=pod_dir if uid in self.sandboxes else None)  # kubelet/dns.py
+        info.extra.update(env=env, cwd=workdir, mounts=mounts)
+        info.started_at = time.time()
+        try:
+            self.mountpoints.ensure(uid, binds, workdir)
+        except OSError as e:
+            info.finish(128, reason="StartError", message=f"failed to create containerd task: failed to create "
+                        f"mount point: {e}: unknown")
+            return info
+        limited = self._limited(info, container, argv)
+        read_fd, write_fd = os.pipe()
+        writer = LogWriter(log_path, self.log_limits)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self._prefix(), *self._ns_prefix(uid),
+                *mountns.command(binds, workdir, write_fd, limited, program=len(limited) - len(argv)),
+                cwd="/", env=env, start_new_session=True, pass_fds=(write_fd,),
+                stdin=asyncio.subprocess.PIPE if container.get("stdin") else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        except OSError as e:
+            os.close(read_fd)
+            writer.close()
+            await self._release(info)
+            info.finish(128, reason="StartError", message=f"failed to create containerd task: {e}: unknown")
+            return info
+        finally:
+            os.close(write_fd)
+        error = await _read_status(read_fd, mountns.SETUP_TIMEOUT)
+        if error is not None:
+            _killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 5.0)
+            writer.close()
+            await self._release(info)
+            info.finish(128, reason="StartError", message=f"failed to create containerd task: {error}: unknown")
+            return info
+        info.extra["pid"] = proc.pid
+        self._running(info, proc, writer)
         return info
+
+    # --- resource limits (kubelet/cgroups.py) ---------------------------------------------------------
+
+    def _limited(self, info: ContainerInfo, container: Obj, argv: list[str]) -> list[str]:
+        """argv run in the attempt's own cgroups (which it joins before exec), else under rlimits."""
+        limits = limits_of(container)
+        cg = self.cgroups.create(info.id.rsplit("/", 1)[-1], limits)
+        if cg is None:
+            return rlimit_wrap(argv, limits)
+        info.extra["cgroup"] = cg
+        return cg.wrap(argv)
+
+    @staticmethod
+    async def _release(info: ContainerInfo) -> bool:
+        """Remove the attempt's cgroups; True when the OOM killer struck in them."""
+        cg = info.extra.pop("cgroup", None)
+        if cg is None:
+            return False
+        oom = bool(cg.oom_killed())
+        await cg.remove()
+        return oom
+
+    # --------------------------------------------------------------------------------------------------
 
     async def _supervise(self, info: ContainerInfo, proc: asyncio.subprocess.Process, writer: LogWriter,
                          done: asyncio.Event, bcast: _Broadcast) -> None:
@@ -257,7 +376,8 @@ class ProcessRuntime:
             for p in pumps:
                 p.cancel()
             writer.close()
-        info.finish(_exit_code(code))
+        oom = await self._release(info)
+        info.finish(_exit_code(code), reason="OOMKilled" if oom else "")
         bcast.send(None)
         done.set()
         self._listener(info.pod_uid)
@@ -280,22 +400,33 @@ class ProcessRuntime:
             raise ExecError(f"container {info.name} is not running")
         return info.extra["env"], info.extra["cwd"]
 
-    @staticmethod
-    def _mounted(info: ContainerInfo, command: list[str]) -> list[str]:
-        return [rewrite(a, info.extra.get("mounts") or []) for a in command]
+    def _command(self, info: ContainerInfo, command: list[str], env: dict[str, str]) -> tuple[list[str], str | None]:
+        """(the argv to run, the cwd for it) for a command in the container; the argv is empty when its
+        program cannot be found. In a mount namespace the program is looked up as the container sees it."""
+        pid: int | None = info.extra.get("pid")
+        if pid is not None:
+            prog = mountns.resolve_in(pid, command, env) if command else None
+            if prog is None:
+                return [], None
+            return [*mountns.exec_prefix(pid, pod_namespaces=info.pod_uid in self.sandboxes), prog, *command[1:]], "/"
+        command = [rewrite(a, info.extra.get("mounts") or []) for a in command]
+        prog = _resolve(command, env) if command else None
+        if prog is None:
+            return [], None
+        return [*self._ns_prefix(info.pod_uid), prog, *command[1:]], info.extra["cwd"]
 
     async def exec_sync(self, info: ContainerInfo, command: list[str], timeout: float) -> tuple[int, bytes]:
         try:
-            env, cwd = self._cmd_env(info)
+            env, _ = self._cmd_env(info)
         except ExecError as e:
             return 1, str(e).encode()
-        command = self._mounted(info, command)
-        prog = _resolve(command, env) if command else None
-        if prog is None:
+        argv, cwd = self._command(info, command, env)
+        if not argv:
             return 127, f"exec: {command[:1]}: executable file not found in $PATH".encode()
         proc = await asyncio.create_subprocess_exec(
-            *self._prefix(), prog, *command[1:], cwd=cwd, env=env, start_new_session=True,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            *self._prefix(), *argv, cwd=cwd, env=env,
+            start_new_session=True, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), timeout)
         except TimeoutError:
@@ -305,17 +436,17 @@ class ProcessRuntime:
         return _exit_code(proc.returncode or 0), out
 
     async def exec(self, info: ContainerInfo, command: list[str], *, tty: bool, stdin: bool) -> ExecProcess:
-        env, cwd = self._cmd_env(info)
-        command = self._mounted(info, command)
-        prog = _resolve(command, env) if command else None
-        if prog is None:
+        env, _ = self._cmd_env(info)
+        argv, cwd = self._command(info, command, env)
+        if not argv:
             raise ExecError(f'exec: "{command[0] if command else ""}": executable file not found in $PATH')
         if tty:
             master, slave = pty.openpty()
             prefix = [_SETSID, "-c"] if _SETSID else []
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    *prefix, prog, *command[1:], cwd=cwd, env={**env, "TERM": env.get("TERM", "xterm")},
+                    *prefix, *argv, cwd=cwd,
+                    env={**env, "TERM": env.get("TERM", "xterm")},
                     stdin=slave, stdout=slave, stderr=slave, start_new_session=not prefix)
             finally:
                 os.close(slave)
@@ -326,8 +457,8 @@ class ProcessRuntime:
             p = _Proc(proc, master, reader)
         else:
             proc = await asyncio.create_subprocess_exec(
-                *self._prefix(), prog, *command[1:], cwd=cwd, env=env, start_new_session=True,
-                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                *self._prefix(), *argv, cwd=cwd, env=env,
+                start_new_session=True, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
             p = _Proc(proc)
         self._execs.add(p)
@@ -344,6 +475,7 @@ class ProcessRuntime:
         for info in (self._pods.pop(pod_uid, None) or {}).values():
             if info.running:
                 await self.stop_container(info, 0)
+        self.mountpoints.release(pod_uid)
 
     async def close(self) -> None:
         infos = [i for pod in self._pods.values() for i in pod.values() if i.running]
@@ -351,3 +483,4 @@ class ProcessRuntime:
         for p in list(self._execs):
             p.kill()
         self._pods.clear()
+        self.mountpoints.release_all()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -36,7 +37,9 @@ def wait_node_ready(api: Api, node: str, kubelet: ComponentProcess, timeout: flo
 def kl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeletCluster]:
     """An API server and one process-runtime kubelet (node ``kn1``)."""
     server = ServerProcess("memory://", data_dir=tmp_path_factory.mktemp("kubelet")).start()
-    kubelet = start_kubelet(server, "kn1", "--runtime", "process")
+    # pod IPs are routed on this host (kubelet/network.py): a pod CIDR no concurrent test session uses
+    cidr = f"10.{random.randrange(200, 251)}.{random.randrange(0, 256)}.0/24"
+    kubelet = start_kubelet(server, "kn1", "--runtime", "process", "--pod-cidr", cidr)
     api = Api(server.url)
     try:
         wait_node_ready(api, "kn1", kubelet)

@@ -113,7 +113,7 @@ def test_port_forward(kl: KubeletCluster, kubectl_bins: tuple[str, str], tmp_pat
     ns = kl.api.namespace("pf")
     remote, local = free_port(), free_port()
     kl.api.create_pod(ns, pod("srv", kl.node, container(
-        "c", "python3", "-m", "http.server", str(remote), "--bind", "127.0.0.1", image="python:3",
+        "c", "python3", "-m", "http.server", str(remote), "--bind", "0.0.0.0", image="python:3",  # probes dial the pod IP
         readinessProbe={"tcpSocket": {"port": remote}, "periodSeconds": 1})))
     kl.api.wait_pod(ns, "srv", ready, timeout=20)
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}

@@ -60,7 +60,7 @@ def test_port_forward_websocket(kl: KubeletCluster) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = ("import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-              f"s.bind(('127.0.0.1', {port})); s.listen()\n"
+              f"s.bind(('0.0.0.0', {port})); s.listen()\n"  # probes dial the pod IP
               "while True:\n c,_=s.accept(); c.sendall(b'pong:'+c.recv(100)); c.close()\n")
     kl.api.create_pod(ns, pod("srv", kl.node, container("c", "python3", "-c", server, image="python:3",
                                                         readinessProbe={"tcpSocket": {"port": port},
