@@ -97,6 +97,18 @@ class EventStrategy(Strategy):
         }
 
 
+class VolumeStrategy(SimpleStrategy):
+    """PersistentVolumes and claims: a new object's status is reset to ``phase: Pending`` (upstream resets
+    it and its defaulting, applied again on every read from storage, fills in the phase)."""
+
+    def __init__(self) -> None:
+        super().__init__(status=True, returns_deleted=True)
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        super().prepare_for_create(obj)
+        obj["status"] = {"phase": "Pending"}
+
+
 class NodeStrategy(Strategy):
     has_status = True
 
@@ -196,9 +208,9 @@ RESOURCES = [
                  subresources=(proxy("NodeProxyOptions"), status()),
                  strategy=NodeStrategy(), storage_name="minions"),
     ResourceInfo("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, short_names=("pvc",),
-                 subresources=(status(),), strategy=SimpleStrategy(status=True, returns_deleted=True)),
+                 subresources=(status(),), strategy=VolumeStrategy()),
     ResourceInfo("", "v1", "persistentvolumes", "PersistentVolume", False, short_names=("pv",),
-                 subresources=(status(),), strategy=SimpleStrategy(status=True, returns_deleted=True)),
+                 subresources=(status(),), strategy=VolumeStrategy()),
     ResourceInfo("", "v1", "pods", "Pod", True, short_names=("po",), categories=("all",),
                  subresources=_POD_SUBRESOURCES, strategy=PodStrategy()),
     ResourceInfo("", "v1", "podtemplates", "PodTemplate", True,

@@ -98,3 +98,19 @@ def test_missing_namespace_is_not_found(http: httpx.Client) -> None:
     r = http.post("/api/v1/namespaces/does-not-exist/configmaps", json={"metadata": {"name": "x"}})
     assert r.status_code == 404
     assert r.json()["message"] == 'namespaces "does-not-exist" not found'
+
+
+def test_new_volumes_and_claims_are_pending(http: httpx.Client, namespace: str) -> None:
+    """A client-supplied status is dropped on create and the phase starts at Pending, as upstream."""
+    claim = {"metadata": {"name": "data"}, "status": {"phase": "Bound"},
+             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    r = http.post(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", json=claim)
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == {"phase": "Pending"}
+    assert http.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/data").json()["status"]["phase"] == "Pending"
+    pv = {"metadata": {"name": f"pv-{namespace}"}, "spec": {"capacity": {"storage": "1Gi"},
+          "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp/pv"}}}
+    r = http.post("/api/v1/persistentvolumes", json=pv)
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == {"phase": "Pending"}
+    assert http.delete(f"/api/v1/persistentvolumes/pv-{namespace}").status_code == 200
