@@ -32,6 +32,9 @@ CONTROLLERS: dict[str, tuple[str, str]] = {
     "nodelifecycle": ("controllers.nodelifecycle", "NodeLifecycleController"),
     "job": ("controllers.job", "JobController"),
     "ttl-after-finished": ("controllers.ttlafterfinished", "TTLAfterFinishedController"),
+    "cronjob": ("controllers.cronjob", "CronJobController"),
+    "daemonset": ("controllers.daemonset", "DaemonSetController"),
+    "statefulset": ("controllers.statefulset", "StatefulSetController"),
 }
 
 

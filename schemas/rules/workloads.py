@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from schemas import cron
 from schemas.fielderrors import FieldError, forbidden, invalid, not_supported, required
 from schemas.rules import meta as m
 from schemas.rules import names
@@ -305,7 +306,23 @@ def validate_job_update(new: Obj, old: Obj) -> list[FieldError]:
     return errs
 
 
-_CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+def _time_zone(tz: Any) -> list[FieldError]:
+    """validateTimeZone: nil or an IANA zone name (not "Local")."""
+    if tz is None:
+        return []
+    if not isinstance(tz, str) or not tz:
+        return [invalid("spec.timeZone", tz, "timeZone must be nil or non-empty string")]
+    if any(part in (".", "..") or part.startswith("-") or not re.fullmatch(r"[A-Za-z.\-_0-9+]{1,14}", part)
+           for part in tz.split("/")):
+        return [invalid("spec.timeZone", tz, f"unknown time zone {tz}")]
+    if tz.lower() == "local":
+        return [invalid("spec.timeZone", tz,
+                        "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones")]
+    try:
+        cron.load_location(tz)
+    except cron.CronError as e:
+        return [invalid("spec.timeZone", tz, str(e))]
+    return []
 
 
 def _cron_spec(spec: Obj) -> list[FieldError]:
@@ -315,11 +332,9 @@ def _cron_spec(spec: Obj) -> list[FieldError]:
         errs.append(required("spec.schedule"))
     elif re.search(r"(?:^|\s)(?:CRON_)?TZ=", schedule):
         errs.append(invalid("spec.schedule", schedule, "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"))
-    elif not (schedule in _CRON_MACROS or schedule.startswith("@every ")):
-        fields = schedule.split()
-        if len(fields) != 5:
-            errs.append(invalid("spec.schedule", schedule,
-                                f"expected exactly 5 fields, found {len(fields)}: [{' '.join(fields)}]"))
+    elif (problem := cron.validate(schedule)) is not None:  # robfig/cron ParseStandard's message
+        errs.append(invalid("spec.schedule", schedule, problem))
+    errs += _time_zone(spec.get("timeZone"))
     policy = spec.get("concurrencyPolicy") or ""
     if not policy:
         errs.append(required("spec.concurrencyPolicy"))
