@@ -84,8 +84,10 @@ class LeaderElector:
                 task.cancel()
                 try:
                     await task
-                except BaseException:  # noqa: S110 - lead's own failure ends this term
+                except asyncio.CancelledError:
                     pass
+                except Exception:  # lead's own failure ends this term; say why, or it loops silently
+                    log.exception("%s: the leader's work failed", self.identity)
             log.warning("%s lost the lease %s/%s", self.identity, self.namespace, self.name)
 
     async def _attempt(self) -> bool:
