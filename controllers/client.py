@@ -1,7 +1,9 @@
-"""An async Kubernetes REST client over httpx, shared by controllers, the scheduler and kubelets.
+"""An async Kubernetes REST client, shared by controllers, the scheduler and kubelets.
 
-It speaks plain JSON to any API server named by a kubeconfig (kplane or a real cluster): no generated
-models, objects are dicts. Errors come back as :class:`ApiError` carrying the Status.
+It speaks plain JSON over the lean HTTP/1.1 pool of :mod:`controllers.http` to any API server named by a
+kubeconfig (kplane or a real cluster): no generated models, objects are dicts. Errors the server answers
+come back as :class:`ApiError` carrying the Status; transport failures are ``OSError``s
+(:class:`~controllers.http.HTTPClientError`, ``TimeoutError``, ``ssl.SSLError``...).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
-import httpx
 import orjson
 import yaml
+
+from .http import Endpoint, Pool, WatchStream
 
 Obj = dict[str, Any]
 
@@ -115,39 +119,81 @@ def load_kubeconfig(path: str | os.PathLike[str], context: str | None = None) ->
     return creds
 
 
+def _ssl_context(creds: Credentials) -> ssl.SSLContext | None:
+    """The TLS settings of ``creds`` (None for plain HTTP); HTTP/1.1 offered by ALPN."""
+    if not creds.server.startswith("https://"):
+        return None
+    verify = creds.verify
+    if isinstance(verify, ssl.SSLContext):
+        ctx = verify  # client certificate already loaded by load_kubeconfig; shared by every Client
+    else:
+        ctx = ssl.create_default_context()
+        if not verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if creds.cert:
+            ctx.load_cert_chain(*creds.cert)
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def _query_value(value: Any) -> str:
+    """A query parameter's value as httpx wrote it: booleans lower-case, None empty."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
+
+
+def target(path: str, params: dict[str, Any] | None) -> str:
+    """Request target of ``path`` with ``params`` encoded as httpx did: the path percent-encoded where
+    needed, lists as repeated keys, form encoding (``+`` for spaces); params, when given, replace any query
+    the path carries."""
+    path = quote(path, safe="/:@!$&'()*+,;=[]%?")
+    if params is None:
+        return path
+    path = path.split("?", 1)[0]
+    pairs: builtins.list[tuple[str, str]] = []
+    for key, value in params.items():
+        if isinstance(value, (builtins.list, tuple)):
+            pairs += [(key, _query_value(v)) for v in value]
+        else:
+            pairs.append((key, _query_value(value)))
+    return f"{path}?{urlencode(pairs)}" if pairs else path
+
+
+def _status_body(body: bytes) -> Obj | None:
+    """The Status (or any JSON object) an error response carries, if it carries one."""
+    try:
+        err = orjson.loads(body)
+    except ValueError:
+        return None
+    return err if isinstance(err, dict) else None
+
+
 class Client:
     def __init__(self, creds: Credentials, *, user_agent: str = "kplane", timeout: float = 30.0) -> None:
-        headers = {"user-agent": user_agent, "accept": "application/json"}
-        if creds.token:
-            headers["authorization"] = f"Bearer {creds.token}"
-        verify: Any = creds.verify
-        if creds.cert and not isinstance(verify, ssl.SSLContext):
-            ctx = ssl.create_default_context() if verify else ssl._create_unverified_context()
-            ctx.load_cert_chain(*creds.cert)
-            verify = ctx
         self.server = creds.server
-        self._http = httpx.AsyncClient(base_url=creds.server, headers=headers, verify=verify, timeout=timeout,
-                                       limits=httpx.Limits(max_connections=None, max_keepalive_connections=32))
+        endpoint = Endpoint(creds.server, ssl_context=_ssl_context(creds),
+                            authorization=f"Bearer {creds.token}" if creds.token else None, user_agent=user_agent)
+        self._pool = Pool(endpoint, timeout=timeout, max_idle=32)
 
     @classmethod
     def from_kubeconfig(cls, path: str | os.PathLike[str], *, user_agent: str = "kplane") -> Client:
         return cls(load_kubeconfig(path), user_agent=user_agent)
 
     async def close(self) -> None:
-        await self._http.aclose()
+        """Close every connection: idle, in flight and watches."""
+        await self._pool.close()
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                       body: Any = None, content_type: str = "application/json") -> Obj:
         content = orjson.dumps(body) if body is not None else None
-        headers = {"content-type": content_type} if content is not None else None
-        r = await self._http.request(method, path, params=params, content=content, headers=headers)
-        if r.status_code >= 400:
-            try:
-                err = r.json()
-            except ValueError:
-                err = None
-            raise ApiError(r.status_code, err if isinstance(err, dict) else None, r.text[:300])
-        data: Obj = orjson.loads(r.content) if r.content else {}
+        r = await self._pool.request(method, target(path, params), content, content_type)
+        if r.status >= 400:
+            raise ApiError(r.status, _status_body(r.body), r.text[:300])
+        data: Obj = orjson.loads(r.body) if r.body else {}
         return data
 
     async def get(self, path: str, **params: Any) -> Obj:
@@ -187,19 +233,21 @@ class Client:
              **(params or {})}
         if bookmarks:
             q["allowWatchBookmarks"] = "true"
-        async with self._http.stream("GET", path, params=q,
-                                     timeout=httpx.Timeout(timeout_seconds + 30, connect=10)) as r:
-            if r.status_code >= 400:
-                await r.aread()
-                raise ApiError(r.status_code, r.json() if r.content.startswith(b"{") else None)
-            async for line in r.aiter_lines():
-                if not line:
-                    continue
+        # httpx's Timeout(timeout_seconds + 30, connect=10) as one deadline: the server ends the watch first
+        stream: WatchStream = self._pool.stream(target(path, q), timeout=float(timeout_seconds + 30))
+        try:
+            if not await stream.open():
+                raise ApiError(stream.status, _status_body(stream.body),
+                               stream.body[:300].decode(errors="replace"))
+            deadline = asyncio.get_running_loop().time() + timeout_seconds + 30
+            async for _, line in stream.lines(deadline):
                 ev = orjson.loads(line)
                 if ev.get("type") == "ERROR":
                     status = ev.get("object") or {}
                     raise ApiError(int(status.get("code", 500)), status)
                 yield ev["type"], ev["object"]
+        finally:
+            await stream.close()
 
     async def discover(self) -> builtins.list[APIResource]:
         """Every top-level resource of the preferred and other versions (legacy discovery)."""
