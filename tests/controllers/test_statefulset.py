@@ -123,7 +123,9 @@ def test_ordered_ready_creation_identity_status_and_scale_down(cluster: ServerPr
         # scale down: highest ordinal first, one at a time
         kubectl(cluster, "-n", ns, "scale", "sts/web", "--replicas=1")
         wait_for(lambda: set(pods_by_name(http, ns)) == {"web-0"}, timeout=20, message="scaled to 1")
-        assert kubelet.deleted[-2:] == ["web-2", "web-1"]
+        # the watch thread may see the last DELETED event after the list above already lacks the pod
+        wait_for(lambda: kubelet.deleted[-2:] == ["web-2", "web-1"], timeout=10,
+                 message=f"deletions web-2 then web-1 (saw {kubelet.deleted})")
         wait_for(lambda: get_sts(http, ns, "web")["status"].get("replicas") == 1, timeout=10)
 
 
