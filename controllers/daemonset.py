@@ -36,7 +36,16 @@ from .podutil import (
     utcnow,
 )
 from .replicaset import slow_start_batch
-from .runtime import Controller, Expectations, Obj, Result, controller_ref, key_of, split_key
+from .runtime import (
+    Controller,
+    Expectations,
+    Obj,
+    Result,
+    controller_ref,
+    key_of,
+    resolve_controller_ref,
+    split_key,
+)
 from .scheduler.podinfo import required_node_affinity_matches, untolerated_taint
 
 log = logging.getLogger("kplane.controllers.daemonset")
@@ -180,13 +189,8 @@ class DaemonSetController(Controller):
             self._enqueue_all()
 
     def _resolve(self, obj: Obj) -> Obj | None:
-        ref = controller_ref(obj)
-        if ref is None or ref.get("kind") != "DaemonSet":
-            return None
-        ds = self.daemonsets.get(f"{obj['metadata'].get('namespace', '')}/{ref.get('name')}")
-        if ds is None or ds["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return ds
+        return resolve_controller_ref(obj["metadata"].get("namespace", ""), controller_ref(obj), "DaemonSet",
+                                      self.daemonsets)
 
     def _owned_changed(self, obj: Obj) -> None:
         ds = self._resolve(obj)

@@ -30,7 +30,7 @@ from .podutil import (
     selector_matcher,
     utcnow,
 )
-from .runtime import Controller, Obj, Result, controller_ref
+from .runtime import Controller, Obj, Result, controller_ref, resolve_controller_ref
 
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
@@ -367,10 +367,7 @@ class DeploymentController(Controller):
     # --- event handlers: objects to Deployment keys ------------------------------------------------
 
     def _resolve(self, namespace: str, ref: Obj | None) -> Obj | None:
-        if ref is None or ref.get("kind") != "Deployment":
-            return None
-        d = self.deployments.get(f"{namespace}/{ref.get('name')}")
-        return d if d is not None and d["metadata"].get("uid") == ref.get("uid") else None
+        return resolve_controller_ref(namespace, ref, "Deployment", self.deployments)
 
     def _enqueue_owner_or_matching(self, rs: Obj, *, orphan_changed: bool = True) -> None:
         ns = rs["metadata"].get("namespace", "")

@@ -42,7 +42,16 @@ from .podutil import (
     selector_matcher,
     utcnow,
 )
-from .runtime import Controller, Expectations, Obj, Result, controller_ref, key_of, split_key
+from .runtime import (
+    Controller,
+    Expectations,
+    Obj,
+    Result,
+    controller_ref,
+    key_of,
+    resolve_controller_ref,
+    split_key,
+)
 
 log = logging.getLogger("kplane.controllers.job")
 
@@ -315,12 +324,9 @@ class JobController(Controller):
 
     def _resolve(self, pod: Obj) -> Obj | None:
         ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != "Job" or ref.get("apiVersion") != "batch/v1":
+        if ref is None or ref.get("apiVersion") != "batch/v1":
             return None
-        job = self.jobs.get(f"{pod['metadata'].get('namespace', '')}/{ref.get('name')}")
-        if job is None or job["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return job
+        return resolve_controller_ref(pod["metadata"].get("namespace", ""), ref, "Job", self.jobs)
 
     def _matching_jobs(self, pod: Obj) -> list[Obj]:
         labels = pod["metadata"].get("labels")

@@ -35,7 +35,16 @@ from .podutil import (
     selector_matcher,
     utcnow,
 )
-from .runtime import Controller, Expectations, Obj, Result, controller_ref, key_of, split_key
+from .runtime import (
+    Controller,
+    Expectations,
+    Obj,
+    Result,
+    controller_ref,
+    key_of,
+    resolve_controller_ref,
+    split_key,
+)
 
 log = logging.getLogger("kplane.controllers.replicaset")
 
@@ -100,12 +109,7 @@ class ReplicaSetController(Controller):
         self.enqueue(owner)
 
     def _resolve(self, namespace: str, ref: Obj | None) -> Obj | None:
-        if ref is None or ref.get("kind") != self.kind:
-            return None
-        owner = self.owners.get(f"{namespace}/{ref.get('name')}")
-        if owner is None or owner["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return owner
+        return resolve_controller_ref(namespace, ref, self.kind, self.owners)
 
     def _matching_owners(self, pod: Obj) -> list[Obj]:
         labels = pod["metadata"].get("labels")

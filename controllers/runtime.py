@@ -51,6 +51,15 @@ def controller_ref(obj: Obj) -> Obj | None:
     return None
 
 
+def resolve_controller_ref(namespace: str, ref: Obj | None, kind: str, store: Informer) -> Obj | None:
+    """The object of ``kind`` that a controller ownerReference names in ``store`` (``namespace/name``
+    keys), only while it is the same object (uid), as upstream's resolveControllerRef."""
+    if ref is None or ref.get("kind") != kind:
+        return None
+    owner = store.get(f"{namespace}/{ref.get('name')}")
+    return owner if owner is not None and owner["metadata"].get("uid") == ref.get("uid") else None
+
+
 class Informer:
     """A cache of one resource kept current by list + watch; relists on 410 Gone."""
 

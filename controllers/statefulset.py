@@ -34,7 +34,7 @@ from .podutil import (
     selector_matcher,
     utcnow,
 )
-from .runtime import Controller, Result, controller_ref, key_of, split_key
+from .runtime import Controller, Result, controller_ref, key_of, resolve_controller_ref, split_key
 
 log = logging.getLogger("kplane.controllers.statefulset")
 
@@ -148,13 +148,8 @@ class StatefulSetController(Controller):
     # --- event handlers ------------------------------------------------------------------------
 
     def _owner_of(self, obj: Obj) -> Obj | None:
-        ref = controller_ref(obj)
-        if ref is None or ref.get("kind") != "StatefulSet":
-            return None
-        sts = self.sets.get(f"{obj['metadata'].get('namespace', '')}/{ref.get('name')}")
-        if sts is None or sts["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return sts
+        return resolve_controller_ref(obj["metadata"].get("namespace", ""), controller_ref(obj), "StatefulSet",
+                                      self.sets)
 
     def _owned_changed(self, obj: Obj) -> None:
         sts = self._owner_of(obj)
